@@ -1,0 +1,31 @@
+# Set-up is idempotent: the virtual environment is rebuilt only when
+# pyproject.toml changes. torch is installed first, pinned to the build that
+# lies on local disk when one is there, so the `torch>=2.1` range of the
+# project never pulls a multi-GB CUDA build.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup verify test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)" || $(PY) -m pip install -q "torch>=2.1"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+verify: setup
+	$(VENV)/bin/projcomp verify
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_check.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

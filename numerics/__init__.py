@@ -1,0 +1,1 @@
+"""Exact numerical core of projcomp: distributions, processes, composition, checks."""

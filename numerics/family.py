@@ -1,0 +1,109 @@
+"""Families ``p⃗ = (p_b, p_1, ..., p_k)`` with weights and projections (THEORY §0, §2).
+
+A family also says how each conditional is looked at (Definition 4.1's ``Π_i``):
+either coordinate blocks ``Π_i(x) = x|M_i``, or a linear feature map
+``Π_i(x) = (A x + c)|blocks[i]``, or nothing (the partition is then inferred).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from numerics.distributions import Distribution
+from numerics.processes import VP, ForwardProcess
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """``z = A x + c`` with ``A`` square and invertible; ``blocks[i]`` are the feature
+    coordinates that ``Π_i`` keeps."""
+
+    matrix: torch.Tensor
+    offset: torch.Tensor
+    blocks: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        n = self.matrix.shape[0]
+        if self.matrix.shape != (n, n):
+            raise ValueError(f"feature map matrix must be square, got {tuple(self.matrix.shape)}")
+        if self.offset.shape != (n,):
+            raise ValueError(f"feature map offset must have shape ({n},)")
+        cond = torch.linalg.cond(self.matrix)
+        if not torch.isfinite(cond) or float(cond) > 1e12:
+            raise ValueError(f"feature map matrix is singular (condition number {float(cond):.3g})")
+
+
+@dataclass(frozen=True)
+class Family:
+    """Background, conditionals and how to compose and look at them.
+
+    ``weights[i]`` is the exponent of ``p_i/p_b`` in ``C_w`` (THEORY §2; all 1 is ``C``).
+    ``projections`` are coordinate blocks ``M_i`` (one per conditional) or ``None``.
+    """
+
+    background: Distribution
+    conditionals: tuple[Distribution, ...]
+    weights: tuple[float, ...] | None = None
+    projections: tuple[tuple[int, ...], ...] | None = None
+    feature_map: FeatureMap | None = None
+    process: ForwardProcess = field(default_factory=VP)
+    name: str = "family"
+
+    def __post_init__(self) -> None:
+        n = self.background.dim
+        if not self.conditionals:
+            raise ValueError("a family needs at least one conditional")
+        for i, p in enumerate(self.conditionals):
+            if p.dim != n:
+                raise ValueError(f"conditionals[{i}] has dimension {p.dim}, background has {n}")
+        dtypes = {p.dtype for p in self.members}
+        if len(dtypes) > 1:
+            raise ValueError(f"family members have different dtypes: {sorted(map(str, dtypes))}")
+        k = len(self.conditionals)
+        if self.weights is not None and len(self.weights) != k:
+            raise ValueError(f"weights has {len(self.weights)} entries for {k} conditionals")
+        if self.projections is not None and len(self.projections) != k:
+            raise ValueError(f"projections has {len(self.projections)} blocks for {k} conditionals")
+        if self.feature_map is not None:
+            if self.feature_map.matrix.shape[0] != n:
+                raise ValueError(f"feature map acts on dimension {self.feature_map.matrix.shape[0]},"
+                                 f" the family has dimension {n}")
+            if len(self.feature_map.blocks) != k:
+                raise ValueError(f"feature map has {len(self.feature_map.blocks)} blocks for "
+                                 f"{k} conditionals")
+
+    @property
+    def dim(self) -> int:
+        return self.background.dim
+
+    @property
+    def k(self) -> int:
+        return len(self.conditionals)
+
+    @property
+    def members(self) -> tuple[Distribution, ...]:
+        """``(p_b, p_1, ..., p_k)``."""
+        return (self.background, *self.conditionals)
+
+    @property
+    def effective_weights(self) -> tuple[float, ...]:
+        return self.weights if self.weights is not None else (1.0,) * self.k
+
+    def with_members(self, members: Sequence[Distribution]) -> Family:
+        """The same family description over new ``(p_b, p_1, ..., p_k)``."""
+        return replace(self, background=members[0], conditionals=tuple(members[1:]))
+
+    def noised(self, t: float) -> Family:
+        """``p⃗^t = (N_t[p_b], N_t[p_1], ...)`` under the family's process."""
+        return self.with_members([p.noised(t, self.process) for p in self.members])
+
+    def in_feature_space(self) -> Family:
+        """``A♯p⃗`` with projections ``blocks``: the family seen through its feature map."""
+        fm = self.feature_map
+        if fm is None:
+            return self
+        pushed = [p.pushforward(fm.matrix, fm.offset) for p in self.members]
+        return replace(self.with_members(pushed), feature_map=None, projections=fm.blocks)

@@ -1,0 +1,105 @@
+"""The one-word verdict on a family and the evidence behind it (DESIGN.md, ``check``).
+
+Order of the verdict: ``non-normalizable`` (``Z = ∞``, THEORY §2) before anything else;
+``fails-at-t0`` when ``C[p⃗]`` is not a projective composition (Definition 4.1); then
+``fails-in-sampling`` when ``C[p⃗^t] ≠ N_t[C[p⃗]]`` at some ``t`` (so reverse diffusion
+with the combined scores does not target ``C[p⃗]``, C9); else ``works``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from numerics.checks import (
+    Gap,
+    composed,
+    fc_violation,
+    infer_partition,
+    mean_difference_cosines,
+    noise_commutation_gaps,
+    projective_gaps,
+    tolerance,
+)
+from numerics.composition import NonNormalizable
+from numerics.family import Family
+from numerics.metrics import EXACT_TOL
+from numerics.processes import time_grid
+
+# Lemma 8.1 is an equality (cosines exactly 0 under orthogonal FC); the heuristic reads
+# |cos| ≤ 0.1 as "orthogonal enough", the paper's qualitative reading of CLIP cosines.
+COSINE_TOL = 0.1
+TIME_POINTS = 12
+
+
+def check_family(family: Family, *, seed: int = 0, times: list[float] | None = None
+                 ) -> dict[str, Any]:
+    """Every distribution-level check of ``check`` as a JSON-ready dict (DESIGN.md keys)."""
+    generator = torch.Generator().manual_seed(seed)
+    feature = family.in_feature_space()
+    partition, inferred = _partition(family, feature)
+    fc = _fc_report(feature, partition, inferred)
+    cosines = mean_difference_cosines(family)
+    heuristic = {"cosines": cosines,
+                 "predicts_success": all(abs(c) <= COSINE_TOL for i, row in enumerate(cosines)
+                                         for j, c in enumerate(row) if i != j),
+                 "tolerance": COSINE_TOL}
+    report: dict[str, Any] = {"name": family.name, "dim": family.dim, "k": family.k,
+                              "factorized_conditionals": fc, "heuristic": heuristic}
+    try:
+        result = composed(family, partition if fc["holds"] else None, fc["holds"])
+    except NonNormalizable as err:
+        report.update(normalizable=False, reason=str(err), projective=None,
+                      noise_commutation=None, sampling=None, verdict="non-normalizable")
+        return report
+    lenses = partition if partition is not None else fc["candidate_blocks"]
+    gaps = projective_gaps(family, result, lenses, generator)
+    report["normalizable"] = True
+    report["composition"] = type(result).__name__
+    report["projective"] = _summary(gaps, "gaps")
+    if not report["projective"]["holds"]:
+        report.update(noise_commutation=None, sampling=None, verdict="fails-at-t0")
+        return report
+    times = times or time_grid(family.process, TIME_POINTS)
+    commutation = noise_commutation_gaps(family, partition if fc["holds"] else None, result,
+                                         times, generator)
+    worst = max(range(len(times)), key=lambda i: commutation[i].value)
+    report["noise_commutation"] = {
+        **_summary(commutation, "gaps"), "max_gap": commutation[worst].value,
+        "worst_t": times[worst], "times": times}
+    report["sampling"] = None
+    report["verdict"] = "works" if report["noise_commutation"]["holds"] else "fails-in-sampling"
+    return report
+
+
+def _partition(family: Family, feature: Family):
+    """Blocks ``M_i`` in the space where FC is judged: the feature map's blocks, the
+    spec's projections, or inferred ones (``None`` when inference finds overlaps)."""
+    if feature.projections is not None:
+        return [list(b) for b in feature.projections], False
+    blocks, disjoint = infer_partition(feature)
+    return (blocks if disjoint else None), True
+
+
+def _fc_report(feature: Family, partition, inferred: bool) -> dict[str, Any]:
+    if partition is None:
+        candidate, _ = infer_partition(feature)
+        return {"holds": False, "partition": None, "violation": 1.0, "candidate_blocks": candidate,
+                "reason": "conditionals differ from the background on overlapping coordinates",
+                "tolerance": EXACT_TOL, "partition_inferred": inferred}
+    parts = fc_violation(feature, partition)
+    violation = max(parts.values())
+    return {"holds": violation <= EXACT_TOL, "partition": partition, "violation": violation,
+            "conditions": parts, "tolerance": EXACT_TOL, "partition_inferred": inferred,
+            "candidate_blocks": partition,
+            "metric": "normalized L2 (closed form)",
+            "tolerance_reason": "float64 round-off of the closed-form inner products"}
+
+
+def _summary(gaps: list[Gap], key: str) -> dict[str, Any]:
+    metric = gaps[0].metric if len({g.metric for g in gaps}) == 1 else "mixed"
+    return {"holds": not any(g.exceeds(tolerance(g)) for g in gaps),
+            key: [g.value for g in gaps], "stderr": [g.stderr for g in gaps],
+            "metric": metric, "metrics": [g.metric for g in gaps],
+            "tolerance": max(tolerance(g) for g in gaps)}

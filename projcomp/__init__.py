@@ -1,0 +1,1 @@
+"""The projcomp command line and its reports."""

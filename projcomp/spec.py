@@ -1,0 +1,365 @@
+"""The family-spec reader and writer (DESIGN.md, "Family spec"; format ``projcomp.family/1``).
+
+A spec is a JSON object::
+
+    {"format": "projcomp.family/1", "name": "...", "dim": n,
+     "background": DIST, "conditionals": [DIST, ...],
+     "weights": [w_1, ...],                          optional, default all 1
+     "projections": [[coords...], ...] | "infer",    optional, default "infer"
+     "feature_map": {"type": "linear", "matrix": [[...]], "offset": [...],
+                     "blocks": [[...], ...]},        optional, offset defaults to 0
+     "process": {"type": "vp", "beta_min": 0.1, "beta_max": 20.0}
+              | {"type": "ve", "sigma_min": 0.01, "sigma_max": 50.0}}   optional, default vp
+
+    DIST := {"type": "gaussian", "mean": [...], "cov": [[...]]}
+          | {"type": "gmm", "weights": [...], "means": [[...]], "covs": [[[...]]]}
+          | {"type": "product", "blocks": [{"coords": [...], "dist": DIST}, ...]}
+          | {"type": "pushforward", "map": {"type": "linear", "matrix": [[...]],
+                                            "offset": [...]}, "base": DIST}
+
+Reading checks, in order: the file (readable, JSON), every number finite, the JSON
+Schema shipped as ``projcomp/schemas/family.schema.json``, then what a schema cannot
+say (shapes, weight sums, positive definiteness, partitions, invertibility). Every
+problem raises ``SpecError``, whose text is one line ``<field path>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import cache, reduce
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
+
+from numerics.distributions import BlockProduct, Distribution, GaussianMixture, LinearPushforward
+from numerics.distributions.mixture import SYMMETRY_TOL, WEIGHT_SUM_TOL
+from numerics.family import Family, FeatureMap
+from numerics.processes import VE, VP, ForwardProcess
+
+FORMAT = "projcomp.family/1"
+# SYMMETRY_TOL and WEIGHT_SUM_TOL are the GaussianMixture constructor's, so whatever passes
+# here passes there. Weights must sum to 1 within 1e-9 absolute: writing decimal weights to
+# JSON and back loses ~1e-16 per entry, so only real mistakes are rejected. Covariances must
+# be symmetric within 1e-8 relative to their largest entry (round-off in A Σ Aᵀ is ~n·1e-16;
+# the rest is room for hand-written decimals).
+# Largest condition number of a map that counts as invertible (or of full row rank); the
+# same limit FeatureMap applies.
+MAX_CONDITION = 1e12
+DTYPE = torch.float64
+
+
+class SpecError(ValueError):
+    """An invalid family spec; ``str()`` is one line, ``<field path>: <problem>``."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(" ".join(f"{field}: {problem}".split()))
+
+
+# reading ----------------------------------------------------------------------------------
+def load_family(path: str | os.PathLike[str]) -> Family:
+    """Read and validate the spec file at ``path``; raises ``SpecError``."""
+    return family_from_dict(_read_json(Path(path)))
+
+
+def family_from_dict(doc: Any) -> Family:
+    """Validate a parsed spec (JSON data: dicts, lists, str, numbers) and build its Family."""
+    _check_finite(doc, "")
+    _check_schema(doc)
+    n = int(doc["dim"])
+    background = _dist(doc["background"], "background", n)
+    conditionals = tuple(_dist(d, f"conditionals[{i}]", n)
+                         for i, d in enumerate(doc["conditionals"]))
+    k = len(conditionals)
+    return Family(background=background, conditionals=conditionals,
+                  weights=_weights(doc.get("weights"), k),
+                  projections=_projections(doc.get("projections"), n, k),
+                  feature_map=_feature_map(doc.get("feature_map"), n, k),
+                  process=_process(doc.get("process", {"type": "vp"})),
+                  name=doc.get("name", "family"))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(str(path), f"cannot read file ({err.strerror or err})") from err
+    except UnicodeDecodeError as err:
+        raise SpecError(str(path), f"not UTF-8 text (byte {err.start})") from err
+    try:
+        # Python's json accepts the non-standard tokens NaN and Infinity; they are let
+        # through here and rejected by _check_finite, which can name their field.
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(str(path), f"not valid JSON (line {err.lineno} column {err.colno}: "
+                                   f"{err.msg})") from err
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _check_finite(value: Any, path: str) -> None:
+    """Every number representable as a finite float64 (NaN, Infinity and 1e400 are not)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and not abs(value) <= sys.float_info.max:
+        problem = "too large for float64" if isinstance(value, int) else f"not finite ({value})"
+        raise SpecError(path or "(top level)", problem)
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _check_finite(item, _join(path, key))
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    text = resources.files("projcomp").joinpath("schemas/family.schema.json").read_text("utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def _check_schema(doc: Any) -> None:
+    error = best_match(_validator().iter_errors(doc))
+    if error is not None:
+        raise SpecError(*_describe(error))
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """(field, problem) for a schema error, worded for the common cases."""
+    path = reduce(_join, error.absolute_path, "")
+    field = path or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))[0]
+        return _join(path, extra), f"unknown field (expected one of {', '.join(allowed)})"
+    if error.validator == "enum" and "title" in error.schema:
+        expected = ", ".join(map(str, error.validator_value))
+        return field, f"unknown {error.schema['title']} {error.instance!r} (expected {expected})"
+    if error.validator == "const":
+        return field, f"expected {error.validator_value!r}, got {error.instance!r}"[:200]
+    return field, error.message[:200]
+
+
+# arrays -----------------------------------------------------------------------------------
+def _vector(value: list[float], path: str, n: int | None = None) -> torch.Tensor:
+    if n is not None and len(value) != n:
+        raise SpecError(path, f"length {len(value)}, expected {n}")
+    return torch.tensor(value, dtype=DTYPE)
+
+
+def _matrix(value: list[list[float]], path: str, rows: int | None = None,
+            cols: int | None = None) -> torch.Tensor:
+    if rows is not None and len(value) != rows:
+        raise SpecError(path, f"{len(value)} rows, expected {rows}")
+    cols = len(value[0]) if cols is None else cols
+    for i, row in enumerate(value):
+        if len(row) != cols:
+            raise SpecError(f"{path}[{i}]", f"length {len(row)}, expected {cols}")
+    return torch.tensor(value, dtype=DTYPE)
+
+
+def _covariance(value: list[list[float]], path: str, n: int) -> torch.Tensor:
+    cov = _matrix(value, path, n, n)
+    scale = max(float(cov.abs().max()), 1e-300)
+    asymmetry = float((cov - cov.T).abs().max()) / scale
+    if asymmetry > SYMMETRY_TOL:
+        raise SpecError(path, f"not symmetric (relative asymmetry {asymmetry:.3g})")
+    sym = 0.5 * (cov + cov.T)
+    if int(torch.linalg.cholesky_ex(sym).info) != 0:
+        smallest = float(torch.linalg.eigvalsh(sym)[0])
+        raise SpecError(path, f"not positive definite (smallest eigenvalue {smallest:.3g})")
+    return cov
+
+
+def _full_row_rank(matrix: torch.Tensor, path: str) -> None:
+    """A square map must be invertible; a wide one must have full row rank (else the
+    image of a density has none)."""
+    rows, cols = matrix.shape
+    if rows > cols:
+        raise SpecError(path, f"rank deficient ({rows} rows, {cols} columns): "
+                              f"the image has no density")
+    cond = float(torch.linalg.cond(matrix))
+    if not math.isfinite(cond) or cond > MAX_CONDITION:
+        problem = "singular" if rows == cols else "rank deficient: the image has no density"
+        raise SpecError(path, f"{problem} (condition number {cond:.3g})")
+
+
+def _coordinate_blocks(blocks: Sequence[Sequence[int]], paths: Sequence[str],
+                       n: int) -> tuple[tuple[int, ...], ...]:
+    """Blocks of coordinates in ``[0, n)``, no coordinate twice (within or across blocks)."""
+    owner: dict[int, str] = {}
+    for block, path in zip(blocks, paths, strict=True):
+        for j, c in enumerate(block):
+            if not 0 <= c < n:
+                raise SpecError(f"{path}[{j}]", f"{c} out of range [0, {n})")
+            if c in owner:
+                where = "repeated" if owner[c] == path else f"also in {owner[c]}"
+                raise SpecError(path, f"coordinate {c} {where}")
+            owner[c] = path
+    return tuple(tuple(int(c) for c in block) for block in blocks)
+
+
+# distributions ----------------------------------------------------------------------------
+def _dist(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    """The DIST at ``path``; ``n`` is the dimension it must have (None: its own)."""
+    try:
+        return _BUILDERS[doc["type"]](doc, path, n)
+    except SpecError:
+        raise
+    except ValueError as err:  # left to the constructors: e.g. an expansion too large
+        raise SpecError(path, str(err)) from err
+
+
+def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    mean = _vector(doc["mean"], f"{path}.mean", n)
+    return GaussianMixture.gaussian(mean, _covariance(doc["cov"], f"{path}.cov", len(mean)))
+
+
+def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    means = _matrix(doc["means"], f"{path}.means", cols=n)
+    count = len(means)
+    weights = _vector(doc["weights"], f"{path}.weights")
+    if len(weights) != count:
+        raise SpecError(f"{path}.weights", f"{len(weights)} entries for {count} components")
+    for j, w in enumerate(weights.tolist()):
+        if w < 0:
+            raise SpecError(f"{path}.weights[{j}]", f"negative ({w:.3g})")
+    total = float(weights.sum())
+    if abs(total - 1.0) > WEIGHT_SUM_TOL:
+        raise SpecError(f"{path}.weights", f"sum to {total:.12g}, expected 1")
+    if len(doc["covs"]) != count:
+        raise SpecError(f"{path}.covs", f"{len(doc['covs'])} matrices for {count} components")
+    covs = [_covariance(c, f"{path}.covs[{j}]", means.shape[1]) for j, c in enumerate(doc["covs"])]
+    return GaussianMixture(weights, means, torch.stack(covs))
+
+
+def _product(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    blocks = doc["blocks"]
+    m = sum(len(b["coords"]) for b in blocks) if n is None else n
+    coords = _coordinate_blocks([b["coords"] for b in blocks],
+                                [f"{path}.blocks[{j}].coords" for j in range(len(blocks))], m)
+    missing = sorted(set(range(m)) - {c for block in coords for c in block})
+    if missing:
+        raise SpecError(f"{path}.blocks", f"coordinates {missing} in no block (the coords "
+                                          f"must partition 0..{m - 1})")
+    return BlockProduct([(c, _dist(b["dist"], f"{path}.blocks[{j}].dist", len(c)))
+                         for j, (c, b) in enumerate(zip(coords, blocks, strict=True))])
+
+
+def _pushforward(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    where = f"{path}.map.matrix"
+    matrix = _matrix(doc["map"]["matrix"], where, rows=n)
+    offset = _vector(doc["map"].get("offset", [0.0] * len(matrix)), f"{path}.map.offset",
+                     len(matrix))
+    base = _dist(doc["base"], f"{path}.base", None)
+    if matrix.shape[1] != base.dim:
+        raise SpecError(where, f"{matrix.shape[1]} columns, the base has dimension {base.dim}")
+    _full_row_rank(matrix, where)
+    return base.pushforward(matrix, offset)
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], str, int | None], Distribution]] = {
+    "gaussian": _gaussian, "gmm": _gmm, "product": _product, "pushforward": _pushforward,
+}
+
+
+# family fields ----------------------------------------------------------------------------
+def _weights(value: list[float] | None, k: int) -> tuple[float, ...] | None:
+    if value is not None and len(value) != k:
+        raise SpecError("weights", f"{len(value)} entries for {k} conditionals")
+    return None if value is None else tuple(float(w) for w in value)
+
+
+def _projections(value: list[list[int]] | str | None, n: int,
+                 k: int) -> tuple[tuple[int, ...], ...] | None:
+    if value is None or value == "infer":
+        return None
+    if len(value) != k:
+        raise SpecError("projections", f"{len(value)} blocks for {k} conditionals")
+    return _coordinate_blocks(value, [f"projections[{i}]" for i in range(k)], n)
+
+
+def _feature_map(value: dict[str, Any] | None, n: int, k: int) -> FeatureMap | None:
+    if value is None:
+        return None
+    matrix = _matrix(value["matrix"], "feature_map.matrix", rows=n, cols=n)
+    offset = _vector(value.get("offset", [0.0] * n), "feature_map.offset", n)
+    _full_row_rank(matrix, "feature_map.matrix")
+    blocks = value["blocks"]
+    if len(blocks) != k:
+        raise SpecError("feature_map.blocks", f"{len(blocks)} blocks for {k} conditionals")
+    paths = [f"feature_map.blocks[{i}]" for i in range(k)]
+    return FeatureMap(matrix=matrix, offset=offset, blocks=_coordinate_blocks(blocks, paths, n))
+
+
+def _process(value: dict[str, Any]) -> ForwardProcess:
+    """VP or VE; the schema bounds each parameter, the order of the pair is checked here."""
+    cls, low, high = (VP, "beta_min", "beta_max") if value["type"] == "vp" \
+        else (VE, "sigma_min", "sigma_max")
+    params = {key: float(v) for key, v in value.items() if key != "type"}
+    lo, hi = params.get(low, getattr(cls, low)), params.get(high, getattr(cls, high))
+    if lo > hi or (cls is VE and lo == hi):
+        bound = "at most" if cls is VP else "below"
+        raise SpecError(f"process.{low}", f"{lo:g} must be {bound} {high} ({hi:g})")
+    return cls(**params)
+
+
+# writing ----------------------------------------------------------------------------------
+def family_to_dict(family: Family) -> dict[str, Any]:
+    """A spec for ``family`` (members built from GaussianMixture, BlockProduct and
+    LinearPushforward); ``family_from_dict`` of it rebuilds the same float64 family, bit
+    for bit. Exception: a LinearPushforward whose base ``pushforward`` simplifies (a
+    GaussianMixture base, as noising makes) reads back simplified, the same law with
+    log_prob equal up to round-off."""
+    doc: dict[str, Any] = {
+        "format": FORMAT, "name": family.name, "dim": family.dim,
+        "background": _dist_to_dict(family.background),
+        "conditionals": [_dist_to_dict(p) for p in family.conditionals],
+    }
+    if family.weights is not None:
+        doc["weights"] = [float(w) for w in family.weights]
+    if family.projections is not None:
+        doc["projections"] = [list(block) for block in family.projections]
+    if family.feature_map is not None:
+        fm = family.feature_map
+        doc["feature_map"] = {"type": "linear", "matrix": fm.matrix.tolist(),
+                              "offset": fm.offset.tolist(),
+                              "blocks": [list(block) for block in fm.blocks]}
+    doc["process"] = _process_to_dict(family.process)
+    return doc
+
+
+def _dist_to_dict(dist: Distribution) -> dict[str, Any]:
+    if isinstance(dist, GaussianMixture):
+        if dist.num_components == 1 and float(dist.weights[0]) == 1.0:
+            return {"type": "gaussian", "mean": dist.means[0].tolist(),
+                    "cov": dist.covs[0].tolist()}
+        return {"type": "gmm", "weights": dist.weights.tolist(), "means": dist.means.tolist(),
+                "covs": dist.covs.tolist()}
+    if isinstance(dist, BlockProduct):
+        return {"type": "product", "blocks": [{"coords": c, "dist": _dist_to_dict(d)}
+                                              for c, d in dist.blocks]}
+    if isinstance(dist, LinearPushforward):
+        return {"type": "pushforward",
+                "map": {"type": "linear", "matrix": dist.matrix.tolist(),
+                        "offset": dist.offset.tolist()},
+                "base": _dist_to_dict(dist.base)}
+    raise TypeError(f"a family spec cannot describe a {type(dist).__name__}")
+
+
+def _process_to_dict(process: ForwardProcess) -> dict[str, Any]:
+    kinds = {VP: "vp", VE: "ve"}
+    if type(process) not in kinds:
+        raise TypeError(f"a family spec cannot describe a {type(process).__name__} process")
+    return {"type": kinds[type(process)], **dataclasses.asdict(process)}

@@ -1,0 +1,228 @@
+"""The family-spec reader: valid specs build the right family, invalid ones get one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from numerics.distributions import BlockProduct, GaussianMixture
+from numerics.family import Family, FeatureMap
+from numerics.processes import VE, VP
+from projcomp.spec import SpecError, family_from_dict, family_to_dict, load_family
+
+POINTS = torch.tensor([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0], [-1.5, 0.25, 0.75]],
+                      dtype=torch.float64)
+
+GAUSS_2 = {"type": "gaussian", "mean": [0.0, 1.0], "cov": [[1.0, 0.3], [0.3, 2.0]]}
+GMM_1 = {"type": "gmm", "weights": [0.25, 0.75], "means": [[-1.0], [2.0]],
+         "covs": [[[0.5]], [[1.5]]]}
+PRODUCT_3 = {"type": "product", "blocks": [{"coords": [0, 2], "dist": GAUSS_2},
+                                           {"coords": [1], "dist": GMM_1}]}
+SHEAR = [[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.2, 0.0, 1.0]]
+PUSHFORWARD_3 = {"type": "pushforward",
+                 "map": {"type": "linear", "matrix": SHEAR, "offset": [1.0, 0.0, -1.0]},
+                 "base": PRODUCT_3}
+BASE_DOC = {
+    "format": "projcomp.family/1", "name": "base", "dim": 3,
+    "background": {"type": "gaussian", "mean": [0.0, 0.0, 0.0],
+                   "cov": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]},
+    "conditionals": [PRODUCT_3, PUSHFORWARD_3],
+    "weights": [1.0, 0.5],
+    "projections": [[0], [1, 2]],
+    "feature_map": {"type": "linear", "matrix": SHEAR, "offset": [0.0, 0.0, 0.0],
+                    "blocks": [[0, 1], [2]]},
+    "process": {"type": "ve", "sigma_min": 0.02, "sigma_max": 40.0},
+}
+
+
+DELETE = object()
+
+
+def mutated(path: str, value: Any) -> dict[str, Any]:
+    """``BASE_DOC`` with the field at ``path`` (dots and [i]) set to ``value``, or removed
+    when ``value`` is ``DELETE``."""
+    doc = json.loads(json.dumps(BASE_DOC))  # a deep copy that does not keep sharing
+    keys = [int(k) if k.isdigit() else k
+            for k in path.replace("[", ".").replace("]", "").split(".")]
+    parent = doc
+    for key in keys[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[keys[-1]]
+    else:
+        parent[keys[-1]] = value
+    return doc
+
+
+def direct_product() -> BlockProduct:
+    gauss = GaussianMixture.gaussian(GAUSS_2["mean"], GAUSS_2["cov"])
+    gmm = GaussianMixture(torch.tensor([0.25, 0.75], dtype=torch.float64),
+                          torch.tensor([[-1.0], [2.0]], dtype=torch.float64),
+                          torch.tensor([[[0.5]], [[1.5]]], dtype=torch.float64))
+    return BlockProduct([([0, 2], gauss), ([1], gmm)])
+
+
+def assert_same_log_prob(a, b) -> None:
+    x = POINTS[:, : a.dim]
+    assert torch.equal(a.log_prob(x), b.log_prob(x))
+
+
+# valid specs --------------------------------------------------------------------------------
+def test_base_document_builds_the_family() -> None:
+    family = family_from_dict(BASE_DOC)
+    assert family.name == "base" and family.dim == 3 and family.k == 2
+    assert family.weights == (1.0, 0.5)
+    assert family.projections == ((0,), (1, 2))
+    assert family.feature_map.blocks == ((0, 1), (2,))
+    assert torch.equal(family.feature_map.matrix, torch.tensor(SHEAR, dtype=torch.float64))
+    assert family.process == VE(sigma_min=0.02, sigma_max=40.0)
+
+
+def test_defaults() -> None:
+    doc = {key: BASE_DOC[key] for key in ("format", "dim", "background", "conditionals")}
+    family = family_from_dict(doc)
+    assert family.weights is None and family.projections is None
+    assert family.feature_map is None and family.process == VP()
+    assert family_from_dict(dict(doc, projections="infer")).projections is None
+    assert family_from_dict(dict(doc, process={"type": "vp", "beta_max": 5.0})).process == \
+        VP(beta_min=0.1, beta_max=5.0)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "gmm", "product", "pushforward"])
+def test_each_distribution_type(name: str) -> None:
+    spec, direct = {
+        "gaussian": (GAUSS_2, GaussianMixture.gaussian(GAUSS_2["mean"], GAUSS_2["cov"])),
+        "gmm": (GMM_1, direct_product().dists[1]),
+        "product": (PRODUCT_3, direct_product()),
+        "pushforward": (PUSHFORWARD_3, direct_product().pushforward(
+            torch.tensor(SHEAR, dtype=torch.float64),
+            torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64))),
+    }[name]
+    n = len(POINTS[0]) if name in ("product", "pushforward") else len(spec.get("mean", [0]))
+    doc = {"format": "projcomp.family/1", "dim": n, "background": spec, "conditionals": [spec]}
+    family = family_from_dict(doc)
+    assert_same_log_prob(family.background, direct)
+    assert_same_log_prob(family.conditionals[0], direct)
+
+
+def test_wide_pushforward_has_a_density() -> None:
+    spec = {"type": "pushforward", "map": {"type": "linear", "matrix": [[1.0, 1.0, 0.0]]},
+            "base": PRODUCT_3}
+    family = family_from_dict({"format": "projcomp.family/1", "dim": 1, "background": spec,
+                               "conditionals": [GMM_1]})
+    direct = direct_product().pushforward(torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64))
+    assert_same_log_prob(family.background, direct)
+
+
+def test_round_trip_preserves_log_prob_exactly(tmp_path: Path) -> None:
+    family = family_from_dict(BASE_DOC)
+    path = tmp_path / "family.json"
+    path.write_text(json.dumps(family_to_dict(family)))
+    again = load_family(path)
+    for a, b in zip(family.members, again.members, strict=True):
+        assert_same_log_prob(a, b)
+        assert torch.equal(a.score(POINTS), b.score(POINTS))
+    assert (again.weights, again.projections, again.process, again.name) == \
+        (family.weights, family.projections, family.process, family.name)
+    assert torch.equal(again.feature_map.matrix, family.feature_map.matrix)
+    assert again.feature_map.blocks == family.feature_map.blocks
+
+
+def test_round_trip_of_a_constructed_family() -> None:
+    product = direct_product()
+    family = Family(background=product, conditionals=(product.pushforward(torch.eye(3) * 2.0),
+                                                      product.marginal([0, 1, 2]).to_mixture()),
+                    feature_map=FeatureMap(torch.eye(3, dtype=torch.float64),
+                                           torch.zeros(3, dtype=torch.float64), ((0,), (1, 2))))
+    again = family_from_dict(json.loads(json.dumps(family_to_dict(family))))
+    for a, b in zip(family.members, again.members, strict=True):
+        assert type(a) is type(b)
+        assert_same_log_prob(a, b)
+
+
+# malformed specs ----------------------------------------------------------------------------
+NOT_PD = [[1.0, 2.0], [2.0, 1.0]]
+MALFORMED = {
+    "missing field": (mutated("background.cov", DELETE), "background"),
+    "gmm weights sum": (mutated("conditionals[0].blocks[1].dist.weights", [0.25, 0.7]),
+                        "conditionals[0].blocks[1].dist.weights"),
+    "negative gmm weight": (mutated("conditionals[0].blocks[1].dist.weights", [-0.25, 1.25]),
+                            "conditionals[0].blocks[1].dist.weights[0]"),
+    "cov not symmetric": (mutated("conditionals[0].blocks[0].dist.cov", [[1.0, 0.3], [0.2, 2.0]]),
+                          "conditionals[0].blocks[0].dist.cov"),
+    "cov not PD": (mutated("conditionals[0].blocks[0].dist.cov", NOT_PD),
+                   "conditionals[0].blocks[0].dist.cov"),
+    "dimension mismatch": (mutated("background.mean", [0.0, 0.0]), "background.mean"),
+    "unknown type": (mutated("conditionals[1].base.type", "foo"), "conditionals[1].base.type"),
+    "overlapping coords": (mutated("conditionals[0].blocks[1].coords", [0]),
+                           "conditionals[0].blocks[1].coords"),
+    "missing coords": (mutated("conditionals[0].blocks[0].coords", [0]),
+                       "conditionals[0].blocks"),
+    "singular feature map": (mutated("feature_map.matrix", [[1.0, 2.0, 0.0], [2.0, 4.0, 0.0],
+                                                           [0.0, 0.0, 1.0]]),
+                             "feature_map.matrix"),
+    "projection out of range": (mutated("projections[1][1]", 3), "projections[1][1]"),
+    "weight count": (mutated("weights", [1.0, 1.0, 1.0]), "weights"),
+    "wrong format": (mutated("format", "projcomp.family/2"), "format"),
+    "singular pushforward": (mutated("conditionals[1].map.matrix", [[1.0, 0.0, 0.0]] * 3),
+                             "conditionals[1].map.matrix"),
+    "rank-deficient pushforward": (mutated("conditionals[1]", {
+        "type": "pushforward", "map": {"type": "linear", "matrix": [[1, 0], [0, 1], [1, 1]]},
+        "base": GAUSS_2}), "conditionals[1].map.matrix"),
+    "ragged matrix": (mutated("feature_map.matrix", [[1.0, 0.0, 0.0], [0.0, 1.0], [0, 0, 1]]),
+                      "feature_map.matrix[1]"),
+    "unknown field": (mutated("background.mu", [0.0]), "background.mu"),
+    "process order": (mutated("process.sigma_min", 50.0), "process.sigma_min"),
+}
+TEXTS = {
+    "NaN token": (json.dumps(BASE_DOC).replace("0.25", "NaN", 1), "dist.weights[0]"),
+    "Infinity token": (json.dumps(BASE_DOC).replace("40.0", "Infinity"), "process.sigma_max"),
+    "overflowing number": (json.dumps(BASE_DOC).replace("40.0", "1e400"), "process.sigma_max"),
+    "not JSON": (json.dumps(BASE_DOC)[:-1], "not valid JSON (line 1 column"),
+}
+
+
+def assert_one_line(error: SpecError, expected: str) -> None:
+    text = str(error)
+    assert "\n" not in text and expected in text, text
+    assert text.startswith(f"{error.field}: ")
+
+
+@pytest.mark.parametrize("doc, field", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_document(doc: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        family_from_dict(doc)
+    assert_one_line(info.value, f"{field}: ")
+
+
+@pytest.mark.parametrize("text, expected", TEXTS.values(), ids=TEXTS.keys())
+def test_malformed_text(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "family.json"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_family(path)
+    assert_one_line(info.value, expected)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        load_family(tmp_path / "absent.json")
+    assert_one_line(info.value, "absent.json: cannot read file")
+
+
+@pytest.mark.parametrize("doc, message", [
+    (mutated("conditionals[1].base.type", "foo"),
+     "unknown distribution type 'foo' (expected gaussian, gmm, product, pushforward)"),
+    (mutated("conditionals[0].blocks[0].dist.cov", NOT_PD),
+     "not positive definite (smallest eigenvalue -1)"),
+    (mutated("weights", [1.0, 1.0, 1.0]), "weights: 3 entries for 2 conditionals"),
+    (mutated("background.cov", DELETE), "background: 'cov' is a required property"),
+])
+def test_messages_read_clearly(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        family_from_dict(doc)

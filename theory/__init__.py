@@ -1,0 +1,1 @@
+"""Symbolic statements of the theory (sympy only)."""
