@@ -1,0 +1,49 @@
+"""Plain-text rendering of ``check`` reports (the ``--json`` form is the contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _gaps(section: dict[str, Any], key: str) -> str:
+    values = section[key]
+    errs = section.get("stderr", [0.0] * len(values))
+    return ", ".join(_fmt(v) + (f" ± {_fmt(e)}" if e else "") for v, e in zip(values, errs,
+                                                                                 strict=True))
+
+
+def render_check(report: dict[str, Any]) -> str:
+    """The report of ``numerics.judge.check_family`` as a few aligned lines."""
+    fc = report["factorized_conditionals"]
+    lines = [f"family          {report['name']} (dim {report['dim']}, k {report['k']})"]
+    if fc["holds"]:
+        how = "inferred" if fc["partition_inferred"] else "given"
+        lines.append(f"FC              holds ({how} partition {fc['partition']}, "
+                     f"violation {_fmt(fc['violation'])} <= {_fmt(fc['tolerance'])})")
+    else:
+        detail = fc.get("reason") or ", ".join(f"{k} {_fmt(v)}" for k, v in
+                                               fc["conditions"].items() if v > fc["tolerance"])
+        lines.append(f"FC              fails ({detail})")
+    if not report["normalizable"]:
+        lines.append(f"normalizable    no: {report['reason']}")
+    else:
+        proj = report["projective"]
+        lines.append(f"projective      {'holds' if proj['holds'] else 'fails'}: gaps "
+                     f"[{_gaps(proj, 'gaps')}] ({proj['metric']}, tolerance "
+                     f"{_fmt(proj['tolerance'])})")
+        nc = report["noise_commutation"]
+        if nc is not None:
+            lines.append(f"noise commutes  {'yes' if nc['holds'] else 'no'}: max gap "
+                         f"{_fmt(nc['max_gap'])} at t = {_fmt(nc['worst_t'])} ({nc['metric']}, "
+                         f"tolerance {_fmt(nc['tolerance'])})")
+    heur = report["heuristic"]
+    worst = max((abs(c) for i, row in enumerate(heur["cosines"]) for j, c in enumerate(row)
+                 if i != j), default=0.0)
+    lines.append(f"heuristic       {'predicts success' if heur['predicts_success'] else 'predicts failure'}"
+                 f" (largest |cos| between mean differences {_fmt(worst)})")
+    lines.append(f"verdict         {report['verdict']}")
+    return "\n".join(lines)
