@@ -32,7 +32,7 @@ from numerics.estimators import (
 from numerics.family import Family
 from numerics.grid import GridDensity, default_bounds
 from numerics.grid import normalized_l2 as grid_normalized_l2
-from numerics.metrics import EXACT_TOL, normalized_l2
+from numerics.metrics import EXACT_TOL, normalized_l2, normalized_l2_blocks
 
 Partition = list[list[int]]
 
@@ -94,20 +94,42 @@ def fc_violation(family: Family, partition: Partition) -> dict[str, float]:
     for p, block in zip(family.conditionals, partition, strict=True):
         comp = _complement(block, n)
         if block and comp:
-            own = max(own, _gap_if_different(p, _split(p, [block, comp])))
-            cross = max(cross, _gap_if_different(_simplified(p.marginal(comp)),
-                                                 _simplified(bg.marginal(comp))))
+            own = max(own, _independence_gap(p, [block, comp]))
+            cross = max(cross, _off_block_gap(p, bg, block, comp))
         elif not block:
             cross = max(cross, _gap_if_different(p, bg))
     independence = 0.0
-    for j in range(1, len(parts)):
-        head = [c for part in parts[:j] for c in part]
-        joint = _simplified(bg.marginal(head + parts[j]))
-        order = {c: i for i, c in enumerate(head + parts[j])}
-        split = _split(joint, [[order[c] for c in head], [order[c] for c in parts[j]]])
-        independence = max(independence, _gap_if_different(joint, split))
+    if not _respects(bg, parts):
+        for j in range(1, len(parts)):
+            head = [c for part in parts[:j] for c in part]
+            joint = _simplified(bg.marginal(head + parts[j]))
+            split = [list(range(len(head))), list(range(len(head), len(head) + len(parts[j])))]
+            independence = max(independence, _independence_gap(joint, split))
     return {"conditional_independence": own, "background_independence": independence,
             "off_block_mismatch": cross}
+
+
+def _respects(p: Distribution, parts: Sequence[Sequence[int]]) -> bool:
+    return isinstance(p, BlockProduct) and p.respects(parts)
+
+
+def _independence_gap(p: Distribution, parts: Sequence[Sequence[int]]) -> float:
+    """``D(p, Π_j p|parts[j])``: zero by construction when ``p``'s own blocks respect
+    the parts."""
+    return 0.0 if _respects(p, parts) else _gap_if_different(p, _split(p, parts))
+
+
+def _off_block_gap(p: Distribution, bg: Distribution, block: list[int],
+                   comp: list[int]) -> float:
+    """``D(p|M^c, p_b|M^c)``; blockwise, without building marginals, when ``p`` and
+    ``p_b`` share a block structure that respects ``M``."""
+    if (isinstance(p, BlockProduct) and isinstance(bg, BlockProduct)
+            and set(p.keys) == set(bg.keys) and p.respects([block, comp])):
+        inside = set(block)
+        table = dict(zip(bg.keys, bg.dists, strict=True))
+        return normalized_l2_blocks([(d, table[c]) for c, d in zip(p.keys, p.dists, strict=True)
+                                     if c[0] not in inside])
+    return _gap_if_different(_simplified(p.marginal(comp)), _simplified(bg.marginal(comp)))
 
 
 def _gap_if_different(p: Distribution, q: Distribution) -> float:
@@ -139,7 +161,7 @@ def infer_partition(family: Family) -> tuple[Partition, bool]:
 def _background_groups(bg: Distribution) -> list[list[int]]:
     """Connected components of the background's dependence graph."""
     if isinstance(bg, BlockProduct):
-        return [c.tolist() for c in bg.coords]
+        return [list(c) for c in bg.keys]
     n = bg.dim
     parent = list(range(n))
 
@@ -164,11 +186,11 @@ def _differing_coords(bg: Distribution, p: Distribution) -> set[int]:
     differs for a reason the 1-D marginals do not explain (both ends unchanged, or a
     dependence that ``p`` adds and the background lacks)."""
     if isinstance(bg, BlockProduct) and isinstance(p, BlockProduct):
-        table = {tuple(c.tolist()): d for c, d in zip(p.coords, p.dists, strict=True)}
-        if set(table) == {tuple(c.tolist()) for c in bg.coords}:
-            return {int(x) for c, d in zip(bg.coords, bg.dists, strict=True)
-                    if not same_distribution(table[tuple(c.tolist())], d)
-                    and normalized_l2(table[tuple(c.tolist())], d) > EXACT_TOL for x in c}
+        table = dict(zip(p.keys, p.dists, strict=True))
+        if set(table) == set(bg.keys):
+            return {x for c, d in zip(bg.keys, bg.dists, strict=True)
+                    if not same_distribution(table[c], d)
+                    and normalized_l2(table[c], d) > EXACT_TOL for x in c}
     n = bg.dim
     single = {i for i in range(n) if _marginals_differ(bg, p, [i])}
     out = set(single)
@@ -207,13 +229,26 @@ def factorize(family: Family, partition: Partition) -> Family:
     return family.with_members(members)
 
 
+def factorized_family(family: Family, partition: Partition) -> Family:
+    """The family in a canonical FC form, equal in law (valid only once FC is verified):
+    factorized in feature space, members sharing the background's block objects, and
+    pulled back to pixel space through ``A⁻¹`` when there is a feature map."""
+    fact = factorize(family.in_feature_space(), partition)
+    fm = family.feature_map
+    if fm is None:
+        return fact
+    inverse = torch.linalg.inv(fm.matrix)
+    return family.with_members([m.pushforward(inverse, -inverse @ fm.offset)
+                                for m in fact.members])
+
+
 # composition and discrepancies --------------------------------------------------------
 def composed(family: Family, partition: Partition | None, fc_holds: bool) -> Distribution:
     """``C_w[p⃗]`` in pixel space. With a feature map ``A`` the family is composed in
     feature space and pulled back (``C[A♯p⃗] = A♯C[p⃗]``, C4); when FC holds the family is
     factorized first, so an FC family costs ``O(k)`` block compositions (C1)."""
     work = family.in_feature_space()
-    if fc_holds and partition is not None:
+    if fc_holds and partition is not None and not _blockwise(work):
         work = factorize(work, partition)
     result = compose(work)
     fm = family.feature_map
@@ -221,6 +256,13 @@ def composed(family: Family, partition: Partition | None, fc_holds: bool) -> Dis
         return result
     inverse = torch.linalg.inv(fm.matrix)
     return result.pushforward(inverse, -inverse @ fm.offset)
+
+
+def _blockwise(family: Family) -> bool:
+    """Members already block products over one partition (``compose`` works blockwise)."""
+    keys = {tuple(sorted(m.keys)) if isinstance(m, BlockProduct) else None
+            for m in family.members}
+    return None not in keys and len(keys) == 1
 
 
 def discrepancy(p: Distribution, q: Distribution, generator: torch.Generator) -> Gap:
@@ -292,7 +334,7 @@ def projective_gaps(family: Family, result: Distribution, lenses: Partition,
         if not lens:
             gaps.append(Gap(0.0, 0.0, "normalized L2 (closed form)"))
             continue
-        target = p.pushforward(full[lens], shift[lens])
+        target = p.marginal(lens) if fm is None else p.pushforward(full[lens], shift[lens])
         try:
             lensed = result.marginal(lens) if fm is None \
                 else result.pushforward(full[lens], shift[lens])

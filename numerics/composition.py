@@ -99,13 +99,9 @@ def compose_exponents(members: Sequence[Distribution], exponents: Sequence[float
 
 
 # route 2: block products ------------------------------------------------------------
-def _key(c: torch.Tensor) -> tuple[int, ...]:
-    return tuple(c.tolist())
-
-
 def _common_partition(members: Sequence[BlockProduct]) -> bool:
-    keys = {_key(c) for c in members[0].coords}
-    return all({_key(c) for c in p.coords} == keys for p in members[1:])
+    keys = set(members[0].keys)
+    return all(set(p.keys) == keys for p in members[1:])
 
 
 def same_distribution(p: Distribution, q: Distribution) -> bool:
@@ -116,9 +112,10 @@ def same_distribution(p: Distribution, q: Distribution) -> bool:
         return (p.means.shape == q.means.shape and torch.equal(p.weights, q.weights)
                 and torch.equal(p.means, q.means) and torch.equal(p.covs, q.covs))
     if isinstance(p, BlockProduct) and isinstance(q, BlockProduct):
+        table = dict(zip(q.keys, q.dists, strict=True))
         return len(p.dists) == len(q.dists) and all(
-            torch.equal(a, b) and same_distribution(d, e)
-            for a, b, d, e in zip(p.coords, q.coords, p.dists, q.dists, strict=True))
+            c in table and same_distribution(d, table[c])
+            for c, d in zip(p.keys, p.dists, strict=True))
     return False
 
 
@@ -126,19 +123,19 @@ def _compose_blocks(members: Sequence[BlockProduct], exps: Sequence[float]) -> B
     """``Π_j C_e[(p_{m,j})_m]``; on each block, members identical to the first (the
     background) are folded into its exponent, so unchanged blocks cost nothing."""
     base = members[0]
-    lookups = [{_key(c): d for c, d in zip(p.coords, p.dists, strict=True)} for p in members]
+    lookups = [dict(zip(p.keys, p.dists, strict=True)) for p in members]
     blocks = []
-    for c, ref in zip(base.coords, base.dists, strict=True):
+    for c, ref in zip(base.keys, base.dists, strict=True):
         local: list[Distribution] = [ref]
         local_exps = [exps[0]]
         for table, e in zip(lookups[1:], exps[1:], strict=True):
-            d = table[_key(c)]
+            d = table[c]
             if same_distribution(d, ref):
                 local_exps[0] += e
             else:
                 local.append(d)
                 local_exps.append(e)
-        blocks.append((c.tolist(), compose_exponents(local, local_exps)))
+        blocks.append((c, compose_exponents(local, local_exps)))
     return BlockProduct(blocks)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from numerics.distributions import Distribution
+from numerics.distributions import BlockProduct, Distribution, LinearPushforward, is_block_diagonal
 from numerics.processes import VP, ForwardProcess
 
 
@@ -97,8 +97,14 @@ class Family:
         return replace(self, background=members[0], conditionals=tuple(members[1:]))
 
     def noised(self, t: float) -> Family:
-        """``p⃗^t = (N_t[p_b], N_t[p_1], ...)`` under the family's process."""
-        return self.with_members([p.noised(t, self.process) for p in self.members])
+        """``p⃗^t = (N_t[p_b], N_t[p_1], ...)`` under the family's process.
+
+        Members of an FC family share the background's block objects; each distinct
+        block is noised once, so the cost is ``O(k)`` blocks rather than ``O(k²)``.
+        """
+        a, s = self.process.coefficients(t)
+        memo: dict[tuple, tuple[Distribution, Distribution]] = {}
+        return self.with_members([_convolved_shared(p, a, s * s, memo) for p in self.members])
 
     def in_feature_space(self) -> Family:
         """``A♯p⃗`` with projections ``blocks``: the family seen through its feature map."""
@@ -107,3 +113,27 @@ class Family:
             return self
         pushed = [p.pushforward(fm.matrix, fm.offset) for p in self.members]
         return replace(self.with_members(pushed), feature_map=None, projections=fm.blocks)
+
+
+def _convolved_shared(p: Distribution, a: float, noise, memo: dict) -> Distribution:
+    """``p.convolved(a, noise)``, reusing the result for block objects seen before (keyed by
+    object identity, coordinates and noise; ``memo`` keeps the keys' objects alive)."""
+    if isinstance(p, LinearPushforward) and isinstance(p.base, BlockProduct):
+        pulled = p.pulled_noise(noise)
+        if is_block_diagonal(pulled, p.base.coords):
+            base = _convolved_shared_blocks(p.base, a, pulled, memo, key=id(p.matrix))
+            return LinearPushforward(base, p.matrix, a * p.offset)
+    if isinstance(p, BlockProduct) and not isinstance(noise, torch.Tensor):
+        return _convolved_shared_blocks(p, a, noise, memo, key="isotropic")
+    return p.convolved(a, noise)
+
+
+def _convolved_shared_blocks(p: BlockProduct, a: float, noise, memo, key) -> BlockProduct:
+    blocks = []
+    for c, key_c, d in zip(p.coords, p.keys, p.dists, strict=True):
+        k = (id(d), key_c, key)
+        if k not in memo:
+            local = noise if not isinstance(noise, torch.Tensor) else noise[c[:, None], c[None, :]]
+            memo[k] = (d, d.convolved(a, local))
+        blocks.append((key_c, memo[k][1]))
+    return BlockProduct(blocks)

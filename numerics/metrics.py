@@ -40,9 +40,9 @@ def log_inner(p: Distribution, q: Distribution, extra_var: float = 0.0) -> torch
         raise ValueError(f"dimension mismatch: {p.dim} vs {q.dim}")
     if isinstance(p, BlockProduct) and isinstance(q, BlockProduct) and _same_partition(p, q):
         # blocks of q in p's order: the partitions match as sets of coordinates
-        by_key = {tuple(c.tolist()): d for c, d in zip(q.coords, q.dists, strict=True)}
-        return sum(log_inner(d, by_key[tuple(c.tolist())], extra_var)
-                   for c, d in zip(p.coords, p.dists, strict=True))
+        by_key = dict(zip(q.keys, q.dists, strict=True))
+        return sum(log_inner(d, by_key[c], extra_var)
+                   for c, d in zip(p.keys, p.dists, strict=True))
     if (isinstance(p, LinearPushforward) and isinstance(q, LinearPushforward)
             and extra_var == 0.0 and torch.equal(p.matrix, q.matrix)
             and torch.equal(p.offset, q.offset)):
@@ -51,7 +51,7 @@ def log_inner(p: Distribution, q: Distribution, extra_var: float = 0.0) -> torch
 
 
 def _same_partition(p: BlockProduct, q: BlockProduct) -> bool:
-    return {tuple(c.tolist()) for c in p.coords} == {tuple(c.tolist()) for c in q.coords}
+    return set(p.keys) == set(q.keys)
 
 
 def _log_inner_mixtures(p: GaussianMixture, q: GaussianMixture, extra_var: float) -> torch.Tensor:
@@ -73,8 +73,28 @@ def _log_inner_mixtures(p: GaussianMixture, q: GaussianMixture, extra_var: float
 def normalized_l2(p: Distribution, q: Distribution) -> float:
     """``‖p − q‖² / (‖p‖² + ‖q‖²)`` in ``[0, 1]``, computed in log space so that products
     of many blocks neither underflow nor overflow."""
-    lpp, lqq, lpq = log_inner(p, p), log_inner(q, q), log_inner(p, q)
-    ratio = math.log(2.0) + float(lpq) - float(torch.logaddexp(lpp, lqq))
+    if isinstance(p, BlockProduct) and isinstance(q, BlockProduct) and _same_partition(p, q):
+        table = dict(zip(q.keys, q.dists, strict=True))
+        return normalized_l2_blocks([(d, table[c]) for c, d in zip(p.keys, p.dists,
+                                                                     strict=True)])
+    return _normalized(log_inner(p, p), log_inner(q, q), log_inner(p, q))
+
+
+def normalized_l2_blocks(pairs: list[tuple[Distribution, Distribution]]) -> float:
+    """``normalized_l2(Π_j p_j, Π_j q_j)`` from the block pairs ``(p_j, q_j)``. A block
+    shared by both sides (the same object) contributes one factor to ``⟨p,p⟩``, ``⟨q,q⟩``
+    and ``⟨p,q⟩`` alike, which cancels: it is skipped, so equal blocks cost nothing."""
+    pairs = [(a, b) for a, b in pairs if a is not b]
+    if not pairs:
+        return 0.0
+    return _normalized(sum(log_inner(a, a) for a, _ in pairs),
+                       sum(log_inner(b, b) for _, b in pairs),
+                       sum(log_inner(a, b) for a, b in pairs))
+
+
+def _normalized(lpp: torch.Tensor, lqq: torch.Tensor, lpq: torch.Tensor) -> float:
+    ratio = math.log(2.0) + float(lpq) - float(torch.logaddexp(torch.as_tensor(lpp),
+                                                                torch.as_tensor(lqq)))
     return max(0.0, -math.expm1(ratio))
 
 

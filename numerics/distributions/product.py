@@ -35,33 +35,54 @@ def is_block_diagonal(matrix: torch.Tensor, blocks: Sequence[torch.Tensor]) -> b
     return bool((matrix[mask].abs() <= BLOCK_TOL * scale).all()) if mask.any() else True
 
 
+def _flattened(blocks: Sequence[tuple[Sequence[int], Distribution]]
+               ) -> list[tuple[list[int], Distribution]]:
+    """A product of products is one product: inner blocks are lifted, coordinates mapped."""
+    out = []
+    for coords, dist in blocks:
+        coords = coords.tolist() if isinstance(coords, torch.Tensor) else [int(c) for c in coords]
+        if isinstance(dist, BlockProduct):
+            out.extend(([coords[i] for i in inner], d)
+                       for inner, d in zip(dist.keys, dist.dists, strict=True))
+        else:
+            out.append((coords, dist))
+    return out
+
+
 class BlockProduct(Distribution):
     """``Π_j p_j(x|S_j)``: ``blocks`` is a sequence of ``(coords, distribution)`` pairs."""
 
     def __init__(self, blocks: Sequence[tuple[Sequence[int], Distribution]]) -> None:
         if not blocks:
             raise ValueError("a block product needs at least one block")
+        blocks = _flattened(blocks)
         first = blocks[0][1]
         self.dtype, self.device = first.dtype, first.device
-        self.coords = [torch.as_tensor(list(c), dtype=torch.long, device=self.device)
-                       for c, _ in blocks]
+        self.keys = [tuple(c) for c, _ in blocks]
         self.dists = [d for _, d in blocks]
-        for j, (c, d) in enumerate(zip(self.coords, self.dists, strict=True)):
+        for j, (c, d) in enumerate(zip(self.keys, self.dists, strict=True)):
             if len(c) != d.dim:
                 raise ValueError(f"block {j} has {len(c)} coords but its distribution has "
                                  f"dimension {d.dim}")
-        flat = torch.cat(self.coords)
-        self.dim = len(flat)
-        if not torch.equal(torch.sort(flat).values,
-                           torch.arange(self.dim, device=self.device)):
+        self.dim = sum(len(c) for c in self.keys)
+        if sorted(c for key in self.keys for c in key) != list(range(self.dim)):
             raise ValueError(f"block coords must partition 0..{self.dim - 1} (each once)")
+        self.coords = [torch.as_tensor(c, dtype=torch.long, device=self.device)
+                       for c in self.keys]
 
     def __repr__(self) -> str:
         return f"BlockProduct(blocks={len(self.dists)}, dim={self.dim})"
 
     @property
     def blocks(self) -> list[tuple[list[int], Distribution]]:
-        return [(c.tolist(), d) for c, d in zip(self.coords, self.dists, strict=True)]
+        return [(list(c), d) for c, d in zip(self.keys, self.dists, strict=True)]
+
+    def respects(self, parts: Sequence[Sequence[int]]) -> bool:
+        """True when every block lies inside one of ``parts``: then the parts are
+        independent by construction."""
+        owner = {c: i for i, part in enumerate(parts) for c in part}
+        return all(len({owner.get(x, -1) for x in c}) == 1 and c[0] in owner
+                   for c in self.keys)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_points(torch.as_tensor(x))
@@ -81,7 +102,7 @@ class BlockProduct(Distribution):
         return out
 
     def _with(self, dists: Sequence[Distribution]) -> BlockProduct:
-        return BlockProduct(list(zip(self.coords, dists, strict=True)))
+        return BlockProduct(list(zip(self.keys, dists, strict=True)))
 
     def convolved(self, a: float, noise_cov) -> Distribution:
         """Block by block when the noise covariance is block-diagonal for this partition;
@@ -100,11 +121,11 @@ class BlockProduct(Distribution):
         if len(position) != len(wanted) or any(not 0 <= c < self.dim for c in wanted):
             raise ValueError(f"marginal coords must be distinct and in 0..{self.dim - 1}")
         parts = []
-        for c, d in zip(self.coords, self.dists, strict=True):
-            inside = [i for i, ci in enumerate(c.tolist()) if ci in position]
+        for c, d in zip(self.keys, self.dists, strict=True):
+            inside = [i for i, ci in enumerate(c) if ci in position]
             if inside:
                 sub = d if len(inside) == d.dim else d.marginal(inside)
-                parts.append(([position[int(c[i])] for i in inside], sub))
+                parts.append(([position[c[i]] for i in inside], sub))
         return parts[0][1] if len(parts) == 1 and parts[0][0] == list(range(len(wanted))) \
             else BlockProduct(parts)
 
@@ -121,7 +142,7 @@ class BlockProduct(Distribution):
                     out.append(d.pushforward(a[idx[:, None], idx[None, :]], c[idx]))
                 return self._with(out)
             return LinearPushforward(self, a, c)
-        touched = torch.nonzero(a.abs().amax(0) > 0).flatten().tolist()
+        touched = torch.nonzero(a.abs().amax(0) > BLOCK_TOL * a.abs().max()).flatten().tolist()
         return self.marginal(touched).to_mixture().pushforward(a[:, touched], c)
 
     @property
@@ -200,10 +221,14 @@ class LinearPushforward(Distribution):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.base.sample(n, generator) @ self.matrix.T + self.offset
 
-    def convolved(self, a: float, noise_cov) -> Distribution:
+    def pulled_noise(self, noise_cov) -> torch.Tensor:
+        """``A⁻¹ Cov(η) A⁻ᵀ``: the noise as seen by the base."""
         noise = noise_matrix(noise_cov, self.dim, self.matrix)
         pulled = self.inverse @ noise @ self.inverse.T
-        return LinearPushforward(self.base.convolved(a, 0.5 * (pulled + pulled.T)),
+        return 0.5 * (pulled + pulled.T)
+
+    def convolved(self, a: float, noise_cov) -> Distribution:
+        return LinearPushforward(self.base.convolved(a, self.pulled_noise(noise_cov)),
                                  self.matrix, a * self.offset)
 
     def marginal(self, coords: Sequence[int]) -> Distribution:
