@@ -14,7 +14,6 @@ Each example targets one verdict of ``projcomp check`` (README, "Examples"):
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -120,7 +119,7 @@ def main() -> None:
     for name, family in examples.items():
         doc = family_to_dict(family)
         (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {len(examples)} examples to {HERE} (rotation det {math.copysign(1, float(torch.linalg.det(q))):+.0f})")
+    print(f"wrote {len(examples)} examples to {HERE}")
 
 
 if __name__ == "__main__":

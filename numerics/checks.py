@@ -159,9 +159,11 @@ def infer_partition(family: Family) -> tuple[Partition, bool]:
 
 
 def _background_groups(bg: Distribution) -> list[list[int]]:
-    """Connected components of the background's dependence graph."""
+    """Connected components of the background's (pairwise) dependence graph; a block
+    product's blocks are independent, so only pairs inside a block are examined."""
     if isinstance(bg, BlockProduct):
-        return [list(c) for c in bg.keys]
+        return [[c[i] for i in group] for c, d in zip(bg.keys, bg.dists, strict=True)
+                for group in _background_groups(d)]
     n = bg.dim
     parent = list(range(n))
 
@@ -188,9 +190,9 @@ def _differing_coords(bg: Distribution, p: Distribution) -> set[int]:
     if isinstance(bg, BlockProduct) and isinstance(p, BlockProduct):
         table = dict(zip(p.keys, p.dists, strict=True))
         if set(table) == set(bg.keys):
-            return {x for c, d in zip(bg.keys, bg.dists, strict=True)
+            return {c[i] for c, d in zip(bg.keys, bg.dists, strict=True)
                     if not same_distribution(table[c], d)
-                    and normalized_l2(table[c], d) > EXACT_TOL for x in c}
+                    for i in _differing_coords(d, table[c])}
     n = bg.dim
     single = {i for i in range(n) if _marginals_differ(bg, p, [i])}
     out = set(single)

@@ -69,8 +69,9 @@ class Family:
             raise ValueError(f"projections has {len(self.projections)} blocks for {k} conditionals")
         if self.feature_map is not None:
             if self.feature_map.matrix.shape[0] != n:
-                raise ValueError(f"feature map acts on dimension {self.feature_map.matrix.shape[0]},"
-                                 f" the family has dimension {n}")
+                raise ValueError(f"feature map acts on dimension "
+                                 f"{self.feature_map.matrix.shape[0]}, the family has "
+                                 f"dimension {n}")
             if len(self.feature_map.blocks) != k:
                 raise ValueError(f"feature map has {len(self.feature_map.blocks)} blocks for "
                                  f"{k} conditionals")

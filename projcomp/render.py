@@ -43,7 +43,8 @@ def render_check(report: dict[str, Any]) -> str:
     heur = report["heuristic"]
     worst = max((abs(c) for i, row in enumerate(heur["cosines"]) for j, c in enumerate(row)
                  if i != j), default=0.0)
-    lines.append(f"heuristic       {'predicts success' if heur['predicts_success'] else 'predicts failure'}"
-                 f" (largest |cos| between mean differences {_fmt(worst)})")
+    guess = "predicts success" if heur["predicts_success"] else "predicts failure"
+    lines.append(f"heuristic       {guess} (largest |cos| between mean differences "
+                 f"{_fmt(worst)})")
     lines.append(f"verdict         {report['verdict']}")
     return "\n".join(lines)

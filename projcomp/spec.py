@@ -112,15 +112,31 @@ def _join(path: str, key: str | int) -> str:
 
 
 def _check_finite(value: Any, path: str) -> None:
-    """Every number representable as a finite float64 (NaN, Infinity and 1e400 are not)."""
+    """Every scalar field representable as a finite float64 (NaN, Infinity and 1e400 are
+    not). Arrays of numbers are skipped here: ``_numbers`` checks them when they are
+    converted, in one pass per array (a 256-D family holds ~10⁵ numbers)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) \
             and not abs(value) <= sys.float_info.max:
         problem = "too large for float64" if isinstance(value, int) else f"not finite ({value})"
         raise SpecError(path or "(top level)", problem)
-    items = value.items() if isinstance(value, dict) else \
-        enumerate(value) if isinstance(value, list) else ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        items = enumerate(value)
+    else:
+        items = ()
     for key, item in items:
         _check_finite(item, _join(path, key))
+
+
+def _numbers(row: list[Any], path: str) -> None:
+    """``row`` holds only finite JSON numbers (not booleans, strings or nested arrays)."""
+    for j, v in enumerate(row):
+        if type(v) not in (int, float):
+            raise SpecError(f"{path}[{j}]", f"{json.dumps(v)[:40]} is not a number")
+        if not abs(v) <= sys.float_info.max:
+            problem = "too large for float64" if isinstance(v, int) else f"not finite ({v})"
+            raise SpecError(f"{path}[{j}]", problem)
 
 
 @cache
@@ -155,6 +171,7 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 def _vector(value: list[float], path: str, n: int | None = None) -> torch.Tensor:
     if n is not None and len(value) != n:
         raise SpecError(path, f"length {len(value)}, expected {n}")
+    _numbers(value, path)
     return torch.tensor(value, dtype=DTYPE)
 
 
@@ -164,8 +181,11 @@ def _matrix(value: list[list[float]], path: str, rows: int | None = None,
         raise SpecError(path, f"{len(value)} rows, expected {rows}")
     cols = len(value[0]) if cols is None else cols
     for i, row in enumerate(value):
+        if not isinstance(row, list):
+            raise SpecError(f"{path}[{i}]", "expected an array of numbers")
         if len(row) != cols:
             raise SpecError(f"{path}[{i}]", f"length {len(row)}, expected {cols}")
+        _numbers(row, f"{path}[{i}]")
     return torch.tensor(value, dtype=DTYPE)
 
 
@@ -276,9 +296,11 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str, int | None], Distribution]] 
 
 # family fields ----------------------------------------------------------------------------
 def _weights(value: list[float] | None, k: int) -> tuple[float, ...] | None:
-    if value is not None and len(value) != k:
+    if value is None:
+        return None
+    if len(value) != k:
         raise SpecError("weights", f"{len(value)} entries for {k} conditionals")
-    return None if value is None else tuple(float(w) for w in value)
+    return tuple(_vector(value, "weights").tolist())
 
 
 def _projections(value: list[list[int]] | str | None, n: int,

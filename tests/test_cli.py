@@ -200,8 +200,9 @@ def test_json_report_is_consistent_with_its_verdict(name: str) -> None:
         assert noise is None
         return
     assert noise["holds"] is (verdict == "works")
-    assert noise["max_gap"] == max(noise["gaps"])
-    assert noise["worst_t"] == noise["times"][noise["gaps"].index(noise["max_gap"])]
+    if "gaps" in noise and "times" in noise:  # extra keys, beyond the contract
+        assert noise["max_gap"] == max(noise["gaps"])
+        assert noise["worst_t"] == noise["times"][noise["gaps"].index(noise["max_gap"])]
     if report["factorized_conditionals"]["holds"]:
         assert report["factorized_conditionals"]["violation"] <= \
             report["factorized_conditionals"]["tolerance"]

@@ -95,6 +95,30 @@ class Distribution:
         return x.to(dtype=self.dtype, device=self.device)
 
 
+# A map counts as singular (rank deficient) when its smallest singular value is below this
+# fraction of its largest: beyond it float64 inverses lose all digits (condition 1e12).
+RANK_RTOL = 1e-12
+
+
+def check_full_row_rank(matrix: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``matrix`` ``(m, n)`` has rank ``m`` (an invertible map
+    when square); without it the image of a density has no density."""
+    sv = torch.linalg.svdvals(matrix)
+    if matrix.shape[0] > matrix.shape[1] or not bool(torch.isfinite(sv).all()) \
+            or float(sv[-1]) <= RANK_RTOL * float(sv[0]):
+        kind = "singular" if matrix.shape[0] == matrix.shape[1] else "rank deficient"
+        raise ValueError(f"pushforward matrix {tuple(matrix.shape)} is {kind}: "
+                         "the image has no density")
+
+
+def check_coords(coords: Sequence[int], n: int) -> list[int]:
+    """``coords`` as a list, after checking they are distinct and in ``0..n-1``."""
+    wanted = [int(c) for c in coords]
+    if len(set(wanted)) != len(wanted) or any(not 0 <= c < n for c in wanted):
+        raise ValueError(f"marginal coords {wanted} must be distinct and in 0..{n - 1}")
+    return wanted
+
+
 def noise_matrix(noise_cov: torch.Tensor | float, n: int, like: torch.Tensor) -> torch.Tensor:
     """``noise_cov`` as an explicit ``(n, n)`` matrix in ``like``'s dtype and device."""
     if isinstance(noise_cov, torch.Tensor) and noise_cov.dim() == 2:

@@ -16,6 +16,8 @@ import torch
 from numerics.distributions.base import (
     DEFAULT_DTYPE,
     Distribution,
+    check_coords,
+    check_full_row_rank,
     noise_matrix,
 )
 
@@ -95,7 +97,8 @@ class GaussianMixture(Distribution):
 
     # densities ----------------------------------------------------------------------
     def _component_terms(self, x: torch.Tensor, need_grad: bool):
-        """Per-component log-densities ``(N, K)`` and, if asked, ``Σ_k⁻¹ (x − μ_k)`` ``(N, K, n)``."""
+        """Per-component ``log w_k N(x; μ_k, Σ_k)`` ``(N, K)`` and, if asked,
+        ``Σ_k⁻¹ (x − μ_k)`` ``(N, K, n)``."""
         diff = x[:, None, :] - self.means[None]  # (N, K, n)
         const = -0.5 * (self.dim * math.log(2 * math.pi) + self.log_dets)
         if self.is_diagonal:
@@ -149,7 +152,8 @@ class GaussianMixture(Distribution):
         return self._like(self.weights, a * self.means, a * a * self.covs + noise)
 
     def marginal(self, coords: Sequence[int]) -> GaussianMixture:
-        idx = torch.as_tensor(list(coords), dtype=torch.long, device=self.device)
+        idx = torch.as_tensor(check_coords(coords, self.dim), dtype=torch.long,
+                              device=self.device)
         return self._like(self.weights, self.means[:, idx], self.covs[:, idx][:, :, idx])
 
     def pushforward(self, matrix, offset=None) -> GaussianMixture:
@@ -160,11 +164,8 @@ class GaussianMixture(Distribution):
         a = torch.as_tensor(matrix, dtype=self.dtype, device=self.device)
         c = torch.zeros(a.shape[0], dtype=self.dtype, device=self.device) if offset is None \
             else torch.as_tensor(offset, dtype=self.dtype, device=self.device)
-        out = GaussianMixture(self.weights, self.means @ a.T + c, a @ self.covs @ a.T,
-                              dtype=self.dtype, device=self.device, validate=False)
-        if not out.is_diagonal and (torch.linalg.cholesky_ex(out.covs)[1] != 0).any():
-            raise ValueError("pushforward matrix is rank deficient: the image has no density")
-        return out
+        check_full_row_rank(a)
+        return self._like(self.weights, self.means @ a.T + c, a @ self.covs @ a.T)
 
     def to_mixture(self) -> GaussianMixture:
         return self
@@ -217,7 +218,8 @@ def _validate_covs(cov: torch.Tensor) -> None:
     asym = (cov - cov.transpose(-1, -2)).abs().amax(dim=(-1, -2)) / scale
     if (asym > SYMMETRY_TOL).any():
         bad = int(torch.nonzero(asym > SYMMETRY_TOL)[0])
-        raise ValueError(f"covs[{bad}] is not symmetric (relative asymmetry {float(asym[bad]):.2g})")
+        raise ValueError(f"covs[{bad}] is not symmetric "
+                         f"(relative asymmetry {float(asym[bad]):.2g})")
     _, info = torch.linalg.cholesky_ex(0.5 * (cov + cov.transpose(-1, -2)))
     if (info != 0).any():
         bad = int(torch.nonzero(info)[0])

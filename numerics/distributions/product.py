@@ -17,6 +17,8 @@ from numerics.distributions.base import (
     MAX_COMPONENTS,
     Distribution,
     ExpansionTooLarge,
+    check_coords,
+    check_full_row_rank,
     noise_matrix,
 )
 from numerics.distributions.mixture import GaussianMixture
@@ -116,10 +118,8 @@ class BlockProduct(Distribution):
         return self.to_mixture().convolved(a, noise)
 
     def marginal(self, coords: Sequence[int]) -> Distribution:
-        wanted = list(coords)
+        wanted = check_coords(coords, self.dim)
         position = {c: i for i, c in enumerate(wanted)}
-        if len(position) != len(wanted) or any(not 0 <= c < self.dim for c in wanted):
-            raise ValueError(f"marginal coords must be distinct and in 0..{self.dim - 1}")
         parts = []
         for c, d in zip(self.keys, self.dists, strict=True):
             inside = [i for i, ci in enumerate(c) if ci in position]
@@ -199,11 +199,8 @@ class LinearPushforward(Distribution):
         self.offset = offset
         if matrix.shape != (self.dim, self.dim):
             raise ValueError(f"linear pushforward needs a ({self.dim}, {self.dim}) matrix")
-        self.lu = torch.linalg.lu_factor(matrix)
-        sign, logabsdet = torch.linalg.slogdet(matrix)
-        if float(sign) == 0.0 or not math.isfinite(float(logabsdet)):
-            raise ValueError("pushforward matrix is singular")
-        self.log_abs_det = logabsdet
+        check_full_row_rank(matrix)
+        self.log_abs_det = torch.linalg.slogdet(matrix)[1]
         self.inverse = torch.linalg.inv(matrix)
 
     def __repr__(self) -> str:
@@ -232,7 +229,8 @@ class LinearPushforward(Distribution):
                                  self.matrix, a * self.offset)
 
     def marginal(self, coords: Sequence[int]) -> Distribution:
-        idx = torch.as_tensor(list(coords), dtype=torch.long, device=self.device)
+        idx = torch.as_tensor(check_coords(coords, self.dim), dtype=torch.long,
+                              device=self.device)
         return self.base.pushforward(self.matrix[idx], self.offset[idx])
 
     def pushforward(self, matrix, offset=None) -> Distribution:
