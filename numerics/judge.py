@@ -61,6 +61,7 @@ def _check_family(family: Family, seed: int, times: list[float] | None) -> dict[
     feature = family.in_feature_space()
     partition, inferred = _partition(family, feature)
     fc = _fc_report(feature, partition, inferred)
+    fc["space"] = "features of the feature map" if family.feature_map else "coordinates"
     cosines = mean_difference_cosines(family)
     heuristic = {"cosines": cosines,
                  "predicts_success": all(abs(c) <= COSINE_TOL for i, row in enumerate(cosines)

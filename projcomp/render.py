@@ -22,8 +22,9 @@ def render_check(report: dict[str, Any]) -> str:
     lines = [f"family          {report['name']} (dim {report['dim']}, k {report['k']})"]
     if fc["holds"]:
         how = "inferred" if fc["partition_inferred"] else "given"
-        lines.append(f"FC              holds ({how} partition {fc['partition']}, "
-                     f"violation {_fmt(fc['violation'])} <= {_fmt(fc['tolerance'])})")
+        lines.append(f"FC              holds in {fc['space']} ({how} partition "
+                     f"{fc['partition']}, violation {_fmt(fc['violation'])} <= "
+                     f"{_fmt(fc['tolerance'])})")
     else:
         detail = fc.get("reason") or ", ".join(f"{k} {_fmt(v)}" for k, v in
                                                fc["conditions"].items() if v > fc["tolerance"])
