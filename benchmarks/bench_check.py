@@ -13,6 +13,7 @@ Results go to ``benchmarks/results/check.json`` and ``check.md``. Run: ``make be
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -26,10 +27,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fc_family import fc_family  # noqa: E402
+from fc_family import fc_family
 
-from numerics.judge import check_family  # noqa: E402
-from projcomp.spec import family_to_dict  # noqa: E402
+from numerics.judge import check_family
+from projcomp.spec import family_to_dict
 
 RESULTS = Path(__file__).parent / "results"
 REPEATS = 3
@@ -60,7 +61,7 @@ def scaling(ks: list[int]) -> list[dict[str, float]]:
         family = fc_family(k)
         best = min(_timed(family) for _ in range(REPEATS))
         rows.append({"k": k, "n": 8 * k, "seconds": best})
-    for prev, row in zip(rows, rows[1:], strict=False):
+    for prev, row in itertools.pairwise(rows):
         row["ratio_to_half_k"] = row["seconds"] / prev["seconds"]
     return rows
 
@@ -73,8 +74,9 @@ def _timed(family) -> float:
 
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
-    machine = {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
-               "torch": torch.__version__, "cpu_count": os.cpu_count()}
+    machine = {"cpu": platform.processor() or platform.machine(),
+               "python": platform.python_version(), "torch": torch.__version__,
+               "cpu_count": os.cpu_count()}
     report = {"machine": machine, "end_to_end_n256_k32": end_to_end(32),
               "scaling": scaling([4, 8, 16, 32, 64])}
     (RESULTS / "check.json").write_text(json.dumps(report, indent=2) + "\n")
