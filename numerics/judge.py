@@ -24,6 +24,7 @@ from numerics.checks import (
     noise_commutation_gaps,
     projective_gaps,
     tolerance,
+    tolerance_reason,
 )
 from numerics.composition import NonNormalizable
 from numerics.family import Family
@@ -123,7 +124,11 @@ def _fc_report(feature: Family, partition, inferred: bool) -> dict[str, Any]:
 
 def _summary(gaps: list[Gap], key: str) -> dict[str, Any]:
     metric = gaps[0].metric if len({g.metric for g in gaps}) == 1 else "mixed"
-    return {"holds": not any(g.exceeds(tolerance(g)) for g in gaps),
-            key: [g.value for g in gaps], "stderr": [g.stderr for g in gaps],
-            "metric": metric, "metrics": [g.metric for g in gaps],
-            "tolerance": max(tolerance(g) for g in gaps)}
+    loosest = max(gaps, key=tolerance)
+    summary = {"holds": not any(g.exceeds(tolerance(g)) for g in gaps),
+               key: [g.value for g in gaps], "stderr": [g.stderr for g in gaps],
+               "metric": metric, "metrics": [g.metric for g in gaps],
+               "tolerance": tolerance(loosest), "tolerance_reason": tolerance_reason(loosest)}
+    if any(g.ess is not None for g in gaps):
+        summary["effective_sample_size"] = [g.ess for g in gaps]
+    return summary

@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SpecError) as err:
         print(f"projcomp: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): silence the interpreter's flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("projcomp: interrupted", file=sys.stderr)
         return 130

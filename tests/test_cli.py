@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec_edits import DELETE, with_field
 
 from numerics.checks import ESTIMATE_TOL
 from projcomp.cli import main
@@ -253,22 +254,9 @@ BASE: dict[str, Any] = {
                     "blocks": [[0], [1]]},
     "process": {"type": "vp"},
 }
-DELETE = object()
-
-
 def mutated(path: str, value: Any) -> dict[str, Any]:
-    """``BASE`` with the field at ``path`` (dots and [i]) set to ``value`` (or deleted)."""
-    doc = json.loads(json.dumps(BASE))
-    keys = [int(k) if k.isdigit() else k
-            for k in path.replace("[", ".").replace("]", "").split(".")]
-    parent = doc
-    for key in keys[:-1]:
-        parent = parent[key]
-    if value is DELETE:
-        del parent[keys[-1]]
-    else:
-        parent[keys[-1]] = value
-    return doc
+    """``BASE`` with one field changed (see ``spec_edits.with_field``)."""
+    return with_field(BASE, path, value)
 
 
 def spec_text(doc: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from spec_edits import DELETE, with_field
 
 from numerics.distributions import BlockProduct, GaussianMixture
 from numerics.family import Family, FeatureMap
@@ -40,23 +41,9 @@ BASE_DOC = {
 }
 
 
-DELETE = object()
-
-
 def mutated(path: str, value: Any) -> dict[str, Any]:
-    """``BASE_DOC`` with the field at ``path`` (dots and [i]) set to ``value``, or removed
-    when ``value`` is ``DELETE``."""
-    doc = json.loads(json.dumps(BASE_DOC))  # a deep copy that does not keep sharing
-    keys = [int(k) if k.isdigit() else k
-            for k in path.replace("[", ".").replace("]", "").split(".")]
-    parent = doc
-    for key in keys[:-1]:
-        parent = parent[key]
-    if value is DELETE:
-        del parent[keys[-1]]
-    else:
-        parent[keys[-1]] = value
-    return doc
+    """``BASE_DOC`` with one field changed (see ``spec_edits.with_field``)."""
+    return with_field(BASE_DOC, path, value)
 
 
 def direct_product() -> BlockProduct:
