@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from numerics.composition import UnnormalizedComposition, compose, same_distribution
+from numerics.composition import Unnormalized, compose, same_distribution
 from numerics.distributions import BlockProduct, Distribution, ExpansionTooLarge, GaussianMixture
 from numerics.estimators import (
     GRAM_POINTS,
@@ -292,7 +292,7 @@ def discrepancy(p: Distribution, q: Distribution, generator: torch.Generator) ->
 
 
 def _exact(d: Distribution) -> bool:
-    return not isinstance(d, UnnormalizedComposition)
+    return not isinstance(d, Unnormalized)
 
 
 def _reference_laws(d: Distribution) -> list[Distribution]:
@@ -342,7 +342,7 @@ def projective_gaps(family: Family, result: Distribution, lenses: Partition,
     full = fm.matrix if fm else torch.eye(family.dim, dtype=result.dtype)
     shift = fm.offset if fm else torch.zeros(family.dim, dtype=result.dtype)
     gaps = []
-    sample = None
+    sample = grid = None
     for p, lens in zip(family.conditionals, lenses, strict=True):
         lens = list(lens)
         if not lens:
@@ -357,7 +357,8 @@ def projective_gaps(family: Family, result: Distribution, lenses: Partition,
         if lensed is not None:
             gaps.append(discrepancy(lensed, target, generator))
         elif family.dim <= 2:
-            gaps.append(_grid_lens_gap(result, lens, target, full, shift))
+            grid = grid or _feature_grid(result, full, shift)
+            gaps.append(_grid_lens_gap(grid, lens, target))
         else:
             if sample is None:
                 sample = importance_sample(result, result.members, generator)
@@ -366,16 +367,19 @@ def projective_gaps(family: Family, result: Distribution, lenses: Partition,
     return gaps
 
 
-def _grid_lens_gap(result: UnnormalizedComposition, lens: list[int], target: Distribution,
-                   full: torch.Tensor, shift: torch.Tensor) -> Gap:
-    """Grid ground truth for a 2-D unnormalized composition: its density in feature
-    coordinates ``z = A x + c`` is ``C(A⁻¹(z − c))`` up to a constant; then the
-    marginal on the lens."""
+def _feature_grid(result: Unnormalized, full: torch.Tensor, shift: torch.Tensor
+                  ) -> GridDensity:
+    """Grid ground truth for a 1-D/2-D unnormalized composition in feature coordinates
+    ``z = A x + c``: its density there is ``C(A⁻¹(z − c))`` up to a constant."""
     inverse = torch.linalg.inv(full)
     members = [m.pushforward(full, shift) for m in result.members]
-    grid = GridDensity.from_log_density(
-        lambda z: result.log_prob((z - shift) @ inverse.T), default_bounds(*members))
-    if len(lens) < result.dim:
+    return GridDensity.from_log_density(lambda z: result.log_prob((z - shift) @ inverse.T),
+                                        default_bounds(*members))
+
+
+def _grid_lens_gap(grid: GridDensity, lens: list[int], target: Distribution) -> Gap:
+    """The grid's marginal on the lens against the exact law ``target``."""
+    if len(lens) < grid.dim:
         grid = grid.marginal(lens[0])
     exact = GridDensity.from_distribution(target, bounds=[(float(a[0]), float(a[-1]))
                                                           for a in grid.axes])

@@ -46,9 +46,11 @@ from numerics.family import Family
 # this fraction of its largest: float64 eigenvalues carry ~n·1e-16 relative error, and
 # a smaller margin would call round-off "normalizable".
 PD_RTOL = 1e-10
-# Restarts of the tail-exponent minimization on the sphere (route 4 with mixtures
-# raised to negative powers); the start set also contains every eigenvector.
-SPHERE_RESTARTS = 32
+# Tail-exponent minimization on the sphere (route 4 with mixtures raised to negative
+# powers): random directions added to every eigenvector as starts, and local searches
+# run from the best few of them.
+SPHERE_STARTS = 32
+SPHERE_SEARCHES = 4
 
 
 class NonNormalizable(ValueError):
@@ -194,7 +196,23 @@ def _require_positive_definite(lam: torch.Tensor, combo: tuple[int, ...]) -> Non
 
 
 # route 4: unnormalized --------------------------------------------------------------
-class UnnormalizedComposition(Distribution):
+class Unnormalized(Distribution):
+    """A law known through its members ``(p_b, p_1, ..., p_k)`` and a pointwise rule:
+    ``log_prob`` is the log-density up to an unknown additive constant, ``score`` is
+    exact. It has no mixture form; checks reach it through grids (dimension ≤ 2) or
+    importance sampling from its members."""
+
+    members: list[Distribution]
+
+    @property
+    def num_components(self) -> int:
+        raise ExpansionTooLarge("an unnormalized composition has no mixture form")
+
+    def to_mixture(self) -> GaussianMixture:
+        raise ExpansionTooLarge("an unnormalized composition has no mixture form")
+
+
+class UnnormalizedComposition(Unnormalized):
     """``q(x) ∝ Π_m p_m(x)^{e_m}`` with no closed form: ``log_prob`` is the log-density up
     to an unknown additive constant, ``score`` is exact.
 
@@ -260,18 +278,11 @@ class UnnormalizedComposition(Distribution):
 
         starts = [v for p in precs for lam in p for v in np.linalg.eigh(lam)[1].T]
         rng = np.random.default_rng(0)
-        starts += list(rng.standard_normal((SPHERE_RESTARTS, self.dim)))
-        values = sorted(((g(s), s) for s in starts), key=lambda pair: pair[0])[:SPHERE_RESTARTS]
+        starts += list(rng.standard_normal((SPHERE_STARTS, self.dim)))
+        values = sorted(((g(s), s) for s in starts), key=lambda pair: pair[0])[:SPHERE_SEARCHES]
         best = values[0][0]
         for _, s in values:
             res = minimize(g, s, method="Powell",
                            options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 4000})
             best = min(best, float(res.fun))
         return best
-
-    @property
-    def num_components(self) -> int:
-        raise ExpansionTooLarge("an unnormalized composition has no mixture form")
-
-    def to_mixture(self) -> GaussianMixture:
-        raise ExpansionTooLarge("an unnormalized composition has no mixture form")
