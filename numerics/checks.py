@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from numerics.composition import Unnormalized, compose, same_distribution
+from numerics.composition import NonNormalizable, Unnormalized, compose, same_distribution
 from numerics.distributions import BlockProduct, Distribution, ExpansionTooLarge, GaussianMixture
 from numerics.estimators import (
     GRAM_POINTS,
@@ -45,6 +45,7 @@ class Gap:
     stderr: float
     metric: str
     ess: float | None = None
+    note: str | None = None
 
     def exceeds(self, tolerance: float) -> bool:
         """True when the gap is above ``tolerance`` by more than 3 standard errors
@@ -386,21 +387,37 @@ def _grid_lens_gap(grid: GridDensity, lens: list[int], target: Distribution) -> 
     return Gap(grid_normalized_l2(grid, exact), 0.0, "normalized L2 (grid quadrature)")
 
 
-def noise_commutation_gaps(family: Family, partition: Partition | None, result: Distribution,
-                           times: Sequence[float], generator: torch.Generator) -> list[Gap]:
-    """``D(C[p⃗^t], N_t[C[p⃗]])`` for each ``t`` (C2; C7–C9 under a feature map).
+def compose_c(partition: Partition | None) -> Callable[[Family], Distribution]:
+    """``p⃗ ↦ C_w[p⃗]`` as ``check`` computes it: factorized when FC holds exactly for
+    ``partition`` (re-checked for every family it is given, never assumed)."""
+    def compose_at(family: Family) -> Distribution:
+        fc = partition is not None and _fc_holds(family.in_feature_space(), partition)
+        return composed(family, partition, fc)
+    return compose_at
 
-    ``C[p⃗^t]`` composes the family noised in pixel space (FC re-checked exactly at each
-    ``t``, never assumed); ``N_t[C[p⃗]]`` noises the composition: in closed form when it
-    has one, by FFT convolution of its grid in 1-D and 2-D, else by noising weighted
-    importance samples of it.
+
+def noise_commutation_gaps(family: Family, result: Distribution, times: Sequence[float],
+                           generator: torch.Generator,
+                           compose_at: Callable[[Family], Distribution]) -> list[Gap]:
+    """``D(C[p⃗^t], N_t[C[p⃗]])`` for each ``t`` (C2; C7–C9 under a feature map), for the
+    composition ``compose_at`` (``compose_c`` or a user operator) and ``result`` its
+    value at ``t = 0``.
+
+    ``C[p⃗^t]`` composes the family noised in pixel space; ``N_t[C[p⃗]]`` noises the
+    composition: in closed form when it has one, by FFT convolution of its grid in 1-D
+    and 2-D, else by noising weighted importance samples of it. Noise can make
+    ``C[p⃗^t]`` non-normalizable although ``C[p⃗]`` is not; such a ``t`` gets the largest
+    normalized L2, 1, with a note (the composed scores then target no law at all).
     """
     gaps = []
     sample = grid = None
     for t in times:
-        noisy = family.noised(t)
-        fc_t = partition is not None and _fc_holds(noisy.in_feature_space(), partition)
-        left = composed(noisy, partition, fc_t)
+        try:
+            left = compose_at(family.noised(t))
+        except NonNormalizable as err:
+            gaps.append(Gap(1.0, 0.0, "normalized L2 (closed form)",
+                            note=f"C[p^t] is non-normalizable at t = {t:.4g}: {err}"))
+            continue
         a, s = family.process.coefficients(t)
         if _exact(result):
             gaps.append(discrepancy(left, result.noised(t, family.process), generator))

@@ -199,3 +199,18 @@ def bayes_family(family: Family) -> Family:
 def reweighted(family: Family, weights: Sequence[float]) -> Family:
     """The family composed by ``C_w`` with the given weights (C14)."""
     return replace(family, weights=tuple(float(w) for w in weights))
+
+
+def with_gaussian_background(family: Family) -> Family:
+    """The family with each background block replaced by the Gaussian of the same mean
+    and covariance, in the background and in every conditional that shares the block.
+    With a Gaussian background, ``C`` of mixture conditionals is an exact mixture at
+    every noise level (the C9 setting of THEORY §6 and its C13 example)."""
+    swap = {id(d): GaussianMixture.gaussian(d.mean, d.covariance)
+            for d in family.background.dists}
+
+    def rebuilt(p: BlockProduct) -> BlockProduct:
+        return BlockProduct([(c, swap.get(id(d), d)) for c, d in zip(p.keys, p.dists,
+                                                                      strict=True)])
+
+    return family.with_members([rebuilt(p) for p in family.members])

@@ -246,6 +246,16 @@ class UnnormalizedComposition(Unnormalized):
     def score(self, x: torch.Tensor) -> torch.Tensor:
         return sum(e * p.score(x) for p, e in zip(self.members, self.exponents, strict=True))
 
+    def pushforward(self, matrix, offset=None) -> UnnormalizedComposition:
+        """``A♯q`` for invertible square ``A``: ``Π_m (A♯p_m)^{e_m}``, since the constant
+        Jacobian factors only change the normalizing constant (C4, linear case).
+        Non-square maps would need the marginals, which have no closed form."""
+        matrix = torch.as_tensor(matrix, dtype=self.dtype, device=self.device)
+        if matrix.shape != (self.dim, self.dim):
+            raise NotImplementedError("marginals of an unnormalized composition")
+        return UnnormalizedComposition([p.pushforward(matrix, offset) for p in self.members],
+                                       self.exponents)
+
     def _precisions(self) -> list[np.ndarray]:
         return [np.linalg.inv(p.to_mixture().covs.cpu().numpy()) for p in self.members]
 

@@ -41,8 +41,7 @@ from numerics.diffeomorphisms import Coordinatewise, Diffeomorphism, MonotoneTan
 from numerics.distributions import BlockProduct, Distribution, GaussianMixture
 from numerics.family import Family
 from numerics.grid import GridDensity, default_bounds, normalized_l2
-from numerics.judge import single_threaded
-from projcomp.spec import family_to_dict
+from numerics.threads import single_threaded
 
 Operator = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -269,8 +268,8 @@ EDGE_RTOL = 1e-6
 @dataclass(frozen=True)
 class PropertyResult:
     """One property of an operator over its instances: ``kept`` when every gap is at most
-    ``tolerance``; ``counterexample`` describes (JSON-ready) the instance with the largest
-    gap when the property is lost, else ``None``."""
+    ``tolerance``; ``counterexample`` describes the instance with the largest
+    gap when the property is lost (its ``"family"`` is a ``Family``), else ``None``."""
 
     name: str
     kept: bool
@@ -438,10 +437,11 @@ def equivariance_gap(operator: Operator, family: Family, diffeomorphism: Diffeom
 def _summarize(name: str, claim: str, instances: list[tuple[float, Family, dict[str, Any]]]
                ) -> PropertyResult:
     """``kept`` iff the largest gap is at most ``GRID_TOL``; a lost property's
-    counterexample is its largest-gap instance with the family as a spec."""
+    counterexample is its largest-gap instance (the ``Family`` under ``"family"``; write
+    it as a spec with ``projcomp.spec.family_to_dict``)."""
     gap, family, where = max(instances, key=lambda item: item[0])
     kept = gap <= GRID_TOL
-    counterexample = None if kept else {"family": family_to_dict(family), **where, "gap": gap}
+    counterexample = None if kept else {"family": family, **where, "gap": gap}
     return PropertyResult(name=name, kept=kept, max_gap=gap, tolerance=GRID_TOL, metric=METRIC,
                           instances=len(instances), counterexample=counterexample, claim=claim,
                           tolerance_reason=TOLERANCES[METRIC][1])

@@ -31,6 +31,7 @@ and ``Family.projections`` take.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -154,7 +155,7 @@ def _layout(draw: DrawFn, n: int, min_blocks: int, max_blocks: int, allow_backgr
     cuts = [] if k == 1 else sorted(draw(st.lists(st.integers(1, m - 1), min_size=k - 1,
                                                   max_size=k - 1, unique=True)))
     ends = [0, *cuts, m]
-    blocks = [sorted(order[a:b]) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+    blocks = [sorted(order[a:b]) for a, b in itertools.pairwise(ends)]
     return blocks, sorted(order[m:])
 
 
@@ -305,20 +306,27 @@ def shifted(mixture: GaussianMixture, position: int, size: float) -> GaussianMix
 
 
 @st.composite
-def _violating(draw: DrawFn, kind: str, sizes: SearchStrategy[float], min_dim: int,
-               max_dim: int, max_k: int, max_components: int) -> tuple[Family, float]:
-    overlapping = kind == "overlapping_blocks"
+def _violating(draw: DrawFn, kind: str, sizes: SearchStrategy[float], partner: str,
+               min_dim: int, max_dim: int, max_k: int,
+               max_components: int) -> tuple[Family, float]:
     n = draw(st.integers(min_dim, max_dim))
-    k = draw(st.integers(2 if overlapping else 1, min(max_k, n)))
-    # every kind needs a second part: another block, or a non-empty M_b when k = 1
-    blocks, rest = draw(_layout(n, k, k, True, min_background=1 if k == 1 else 0))
+    most = min(max_k, n - 1 if partner == "background" else n)
+    k = draw(st.integers(2 if partner == "conditional" else 1, most))
+    # the partner part must exist: another block, or a non-empty M_b
+    need_rest = partner == "background" or (partner == "any" and k == 1)
+    blocks, rest = draw(_layout(n, k, k, True, min_background=1 if need_rest else 0))
     parts = [*blocks, rest] if rest else blocks
     background = [draw(_block_mixtures(len(p), max_components)) for p in parts]
-    own = [draw(_block_mixtures(len(b), max_components)) for b in blocks]
+    # own blocks moved 0.5-2 sd along their first coordinate, so that p_m ≠ p_b on M_m
+    # even in the minimal example (where both draws give the same mixture)
+    own = [shifted(draw(_block_mixtures(len(b), max_components)), 0, draw(_floats(0.5, 2.0)))
+           for b in blocks]
     size = draw(sizes)
     _check_size(kind, size)
     i = draw(st.integers(0, k - 1))
-    j = draw(st.sampled_from([m for m in range(k if overlapping else len(parts)) if m != i]))
+    candidates = {"conditional": range(k), "background": range(k, len(parts)),
+                  "any": range(len(parts))}[partner]
+    j = draw(st.sampled_from([m for m in candidates if m != i]))
     bg: Distribution = _shared_product(parts, background, {})
     members = [_shared_product(parts, background, {m: own[m]}) for m in range(k)]
     if kind == "cross_block_dependence":
@@ -335,7 +343,7 @@ def _violating(draw: DrawFn, kind: str, sizes: SearchStrategy[float], min_dim: i
         for m, block in enumerate(blocks):
             comp = [c for c in range(n) if c not in block]
             members.append(BlockProduct([(block, own[m]), (comp, bg.marginal(comp).merged())]))
-    else:  # overlapping_blocks: p_i and p_j both move coordinate s ∈ M_i
+    else:  # overlapping_blocks (partner "conditional"): p_i and p_j both move s ∈ M_i
         s = draw(st.integers(0, len(blocks[i]) - 1))
         target = float(background[i].mean[s]) \
             + size * float(background[i].covariance[s, s]) ** 0.5
@@ -357,38 +365,56 @@ def _check_size(kind: str, size) -> float:
 
 
 def fc_violating_families(kind: str, *, size: float | SearchStrategy[float] | None = None,
-                          min_dim: int = 2, max_dim: int = 6, max_k: int = 3,
-                          max_components: int = 2) -> SearchStrategy[tuple[Family, float]]:
+                          partner: str = "conditional", min_dim: int = 2, max_dim: int = 6,
+                          max_k: int = 3, max_components: int = 2
+                          ) -> SearchStrategy[tuple[Family, float]]:
     """``(family, size)``: a family that violates FC in one named way (C12, C16).
 
     The family is built like ``fc_families`` (``n ∈ [min_dim, max_dim]``, ``k ≤ max_k``,
-    ``≤ max_components`` per block, at least two parts) and then broken; ``projections``
-    stays the intended partition ``M_1..M_k``, and ``VIOLATION_KINDS[kind]`` names the
-    condition of ``fc_violation(family, family.projections)`` that the break violates.
-    ``size = 0`` gives an FC family (within ``EXACT_TOL``: round-off of flat mixtures), so
-    a C16 curve starts at 0; the violation grows with ``size`` (like ``size²`` in
-    normalized L2 for small sizes, so tiny sizes can fall below ``EXACT_TOL``).
+    ``≤ max_components`` per block; each conditional's own mixture is translated by 0.5-2
+    standard deviations, so that ``p_m ≠ p_b`` on ``M_m`` even in the minimal example)
+    and then broken between block ``M_i`` of one
+    conditional and a *partner* part; ``projections`` stays the intended partition
+    ``M_1..M_k``, and ``VIOLATION_KINDS[kind]`` names the condition of
+    ``fc_violation(family, family.projections)`` that the break violates (the other two
+    stay 0). ``size = 0`` gives an FC family (within ``EXACT_TOL``: round-off of flat
+    mixtures), so a C16 curve starts at 0; the violation grows with ``size`` (like
+    ``size²`` in normalized L2 for small sizes, so tiny sizes can fall below ``EXACT_TOL``).
 
     - ``"cross_block_dependence"``: conditional ``p_i`` (a flat ``GaussianMixture``) has
-      its own block ``M_i`` correlated with another part: ``size`` ``∈ [0, 1)`` is the
+      its own block ``M_i`` correlated with the partner: ``size ∈ [0, 1)`` is the
       canonical correlation of one coordinate pair in every component (``coupled``);
       ``p_i``'s marginals on ``M_i`` and ``M_i^c`` are unchanged (condition 1 only).
-    - ``"off_block_mismatch"``: ``p_i`` also translates a coordinate of another part by
-      ``size ≥ 0`` background standard deviations (condition 3 only).
+    - ``"off_block_mismatch"``: ``p_i`` also translates a coordinate of the partner by
+      ``size ≥ 0`` background standard deviations (``shifted``; condition 3 only).
     - ``"background_dependence"``: the background (a flat ``GaussianMixture``) couples a
-      coordinate of ``M_i`` to another part at canonical correlation ``size ∈ [0, 1)``;
+      coordinate of ``M_i`` to the partner at canonical correlation ``size ∈ [0, 1)``;
       each ``p_m = p_m|M_m ⊗ p_b|M_m^c`` keeps conditions 1 and 3 (condition 2 only).
     - ``"overlapping_blocks"``: two conditionals ``p_i``, ``p_j`` both move the mean of a
       coordinate ``s ∈ M_i`` to ``size`` background standard deviations above its
       background mean; no disjoint partition is FC for ``size > 0``, and with
       ``projections=None`` ``infer_partition`` reports overlapping blocks.
 
+    ``partner``: ``"conditional"`` (default; another conditional's block ``M_j``, so
+    ``k ≥ 2``), ``"background"`` (the background block ``M_b``, made non-empty) or
+    ``"any"``. The partner decides whether ``C[p⃗]`` stays projective: a break confined
+    to ``M_i ∪ M_b`` leaves ``C[p⃗] = p_i|(M_i ∪ M_b) · Π_{m≠i} p_m|M_m`` exactly (FC is
+    sufficient, not necessary), while a break that reaches another conditional's block
+    gives C12's failures in general, and ``"background_dependence"`` can make ``C[p⃗]``
+    non-normalizable (THEORY §2). With ``k = 1``, ``C[p⃗] = p_1`` whatever the break.
+    ``"overlapping_blocks"`` needs ``"conditional"``.
+
     ``size``: ``None`` draws from ``[0.1, 0.9]``, a number fixes it, a strategy draws it
-    (checked per draw). Defaults: ``2 ≤ n ≤ 6``, ``k ≤ 3`` (``k ≥ 2`` for overlapping
-    blocks), ``≤ 2`` components per block.
+    (checked per draw). Defaults: ``2 ≤ n ≤ 6``, ``k ≤ 3``, ``≤ 2`` components per block.
     """
     if kind not in VIOLATION_KINDS:
         raise InvalidArgument(f"kind={kind!r} must be one of {sorted(VIOLATION_KINDS)}")
+    if partner not in ("conditional", "background", "any"):
+        raise InvalidArgument(f"partner={partner!r} must be 'conditional', 'background' "
+                              "or 'any'")
+    if kind == "overlapping_blocks" and partner != "conditional":
+        raise InvalidArgument(f"partner={partner!r}: overlapping blocks are two "
+                              "conditionals' blocks, use partner='conditional'")
     if size is None:
         sizes = _floats(DEFAULT_MIN_SIZE, DEFAULT_MAX_SIZE)
     elif isinstance(size, SearchStrategy):
@@ -398,9 +424,9 @@ def fc_violating_families(kind: str, *, size: float | SearchStrategy[float] | No
     _check_int("min_dim", min_dim, 2)
     _check_int("max_dim", max_dim, 2)
     _check_order("min_dim", min_dim, "max_dim", max_dim)
-    _check_int("max_k", max_k, 2 if kind == "overlapping_blocks" else 1)
+    _check_int("max_k", max_k, 2 if partner == "conditional" else 1)
     _check_int("max_components", max_components, 1)
-    return _violating(kind, sizes, min_dim, max_dim, max_k, max_components)
+    return _violating(kind, sizes, partner, min_dim, max_dim, max_k, max_components)
 
 
 def families_in_feature_space(family: Family, matrix, offset=None) -> Family:

@@ -26,8 +26,9 @@ from numerics import claims as ev
 from numerics import strategies as pst
 from numerics.composition import NonNormalizable, product_exponents, weighted_exponents
 from numerics.diffeomorphisms import Affine
-from numerics.judge import TIME_POINTS, single_threaded
+from numerics.judge import TIME_POINTS
 from numerics.processes import time_grid
+from numerics.threads import single_threaded
 from theory.catalogue import CLAIMS, Claim
 
 # Instances per exact property and examples per counterexample search (embedded defaults).
@@ -322,8 +323,10 @@ def run_c5() -> Evidence:
         f"{ev.equivariance_instance(a[0], product_exponents(a[0]), a[1], _seeded()).spread:.3g}"))
 
 
-def c9_strategy():
-    return pst.fc_families(min_k=2, max_dim=4).flatmap(
+def c9_strategy(max_dim: int = 4):
+    """FC families with Gaussian background blocks (mixture conditionals) under general
+    linear maps: every composition along the noise path is an exact mixture."""
+    return pst.fc_families(min_k=2, max_dim=max_dim).map(ev.with_gaussian_background).flatmap(
         lambda f: st.tuples(st.just(f), pst.linear_maps(f.dim)))
 
 

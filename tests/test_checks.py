@@ -23,6 +23,7 @@ from numerics.checks import (
     ESTIMATE_TOL,
     GRID_TOL,
     Gap,
+    compose_c,
     composed,
     fc_violation,
     infer_partition,
@@ -240,7 +241,7 @@ def test_projective_gap_of_a_non_fc_family_matches_hand_computation(rho: float) 
 def commutation(family: Family, times: list[float]) -> list[Gap]:
     partition = true_partition(family)
     result = composed(family, partition, fc_holds=True)
-    return noise_commutation_gaps(family, partition, result, times, generator())
+    return noise_commutation_gaps(family, result, times, generator(), compose_c(partition))
 
 
 @pytest.mark.parametrize("name", ["fc", "fc_orthogonal", "fc_block_orthogonal"])
@@ -365,8 +366,8 @@ def test_grid_route_agrees_with_closed_form_in_2d() -> None:
     assert all(abs(c.value - g.value) <= GRID_TOL for c, g in zip(closed, grid, strict=True))
 
     times = [0.005, 0.02, 0.1, 0.5]
-    closed = noise_commutation_gaps(family, None, exact, times, generator())
-    grid = noise_commutation_gaps(family, None, unnormalized, times, generator())
+    closed = noise_commutation_gaps(family, exact, times, generator(), compose_c(None))
+    grid = noise_commutation_gaps(family, unnormalized, times, generator(), compose_c(None))
     assert all(g.metric == "normalized L2 (grid quadrature)" for g in grid)
     assert all(abs(c.value - g.value) <= GRID_TOL for c, g in zip(closed, grid, strict=True))
 

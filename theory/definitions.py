@@ -201,19 +201,25 @@ def factorized_conditionals(
 # --------------------------------------------------------------------------- Definition 4.1
 
 def block_marginal(
-    density: sp.Expr, keep: Sequence[sp.Symbol], normalized: frozenset[Any]
+    density: sp.Expr,
+    keep: Sequence[sp.Symbol],
+    normalized: frozenset[Any],
+    coordinates: Sequence[sp.Symbol] | None = None,
 ) -> sp.Expr:
     """Marginal of a product-form density on the coordinates ``keep``.
 
     ``density`` must be a product whose factors each depend only on ``keep`` or only on the
     other coordinates. Factors of the second kind must be applications of functions in
     ``normalized`` (normalized densities on disjoint blocks), which integrate to 1 (Fubini).
-    Raises ``NotImplementedError`` for any other shape.
+    ``coordinates`` are the integration variables (default: every free symbol of
+    ``density``); other symbols are parameters. Raises ``NotImplementedError`` for any other
+    shape.
     """
     keep_set = set(keep)
+    coords = set(density.free_symbols if coordinates is None else coordinates) | keep_set
     kept: list[sp.Expr] = []
     for factor in sp.Mul.make_args(sp.powsimp(density)):
-        fs = factor.free_symbols
+        fs = factor.free_symbols & coords
         if fs <= keep_set:
             kept.append(factor)
         elif fs & keep_set:

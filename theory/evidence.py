@@ -290,12 +290,20 @@ def refute_matrix_identity(
     claim: str,
     statement: str,
     label: str = "",
+    where: str | None = None,
 ) -> SymbolicResult:
-    """Refute ``lhs == rhs`` (matrices) by an exactly nonzero entry of ``lhs − rhs`` at ``at``."""
+    """Refute ``lhs == rhs`` (matrices) by an exactly nonzero entry of ``lhs − rhs`` at ``at``.
+
+    ``where`` describes the point when the values were substituted before the call (then
+    ``at`` may be empty); by default it lists ``at``.
+    """
     if lhs.shape != rhs.shape:
         raise ValueError(f"lhs has shape {lhs.shape} but rhs has shape {rhs.shape}")
     diff = sp.simplify((lhs - rhs).subs(dict(at)))
-    where = ", ".join(f"{k} = {v}" for k, v in at.items())
+    if diff.free_symbols:
+        raise ValueError(f"`at` leaves free symbols {sorted(map(str, diff.free_symbols))}")
+    if where is None:
+        where = ", ".join(f"{k} = {v}" for k, v in at.items())
     nonzero = [(i, j) for i in range(diff.rows) for j in range(diff.cols)
                if diff[i, j].is_zero is False]
     if nonzero:

@@ -29,8 +29,12 @@ def normal_pdf(x: sp.Expr, mean: sp.Expr, var: sp.Expr) -> sp.Expr:
     return sp.exp(-(x - mean) ** 2 / (2 * var)) / sp.sqrt(2 * sp.pi * var)
 
 
-def _simp(m: sp.MatrixBase) -> sp.Matrix:
-    return m.applyfunc(lambda e: sp.factor(sp.cancel(e)))
+def inverse(m: sp.MatrixBase) -> sp.Matrix:
+    """``M⁻¹ = adj(M) / det(M)`` with the determinant factored (cheap for small symbolic M)."""
+    det = sp.factor(sp.expand(m.det()))
+    if det == 0:
+        raise ValueError(f"matrix is singular: {m}")
+    return m.adjugate() / det
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,19 @@ class Gaussian:
 
     @property
     def precision(self) -> sp.Matrix:
-        """``Λ = Σ⁻¹`` (entries rational-simplified)."""
-        return _simp(self.cov.inv())
+        """``Λ = Σ⁻¹``."""
+        return inverse(self.cov)
+
+    def natural(self) -> tuple[sp.Matrix, sp.Matrix]:
+        """Natural parameters ``(Λ, η) = (Σ⁻¹, Σ⁻¹ μ)``; equal iff the Gaussians are equal."""
+        lam = self.precision
+        return lam, lam * self.mean
+
+    @staticmethod
+    def from_natural(lam: sp.Matrix, eta: sp.Matrix) -> Gaussian:
+        """``N(Λ⁻¹ η, Λ⁻¹)`` (requires ``Λ`` positive definite to be a distribution)."""
+        cov = inverse(lam)
+        return Gaussian(cov * eta, cov)
 
     def logpdf(self, x: sp.Matrix) -> sp.Expr:
         """``−½ (x−μ)ᵀ Σ⁻¹ (x−μ) − ½ log det(2πΣ)`` at the column vector ``x``."""
@@ -74,28 +89,36 @@ class Gaussian:
         return Gaussian(a_mat * self.mean + b, a_mat * self.cov * a_mat.T)
 
 
-def compose(
+def compose_natural(
     background: Gaussian,
     conditionals: Sequence[Gaussian],
     weights: Sequence[sp.Expr] | None = None,
-) -> Gaussian:
-    """``C_w`` of a Gaussian family (Definition 5.1), assuming the precision is PD.
+) -> tuple[sp.Matrix, sp.Matrix]:
+    """Natural parameters of ``C_w`` of a Gaussian family (Definition 5.1).
 
-    Precision ``Λ = Σ w_i Λ_i + (1 − Σ w_i) Λ_b``; natural mean ``η = Σ w_i Λ_i μ_i +
-    (1 − Σ w_i) Λ_b μ_b``; returns ``N(Λ⁻¹ η, Λ⁻¹)``.
+    ``Λ = Σ w_i Λ_i + (1 − Σ w_i) Λ_b`` and ``η = Σ w_i Λ_i μ_i + (1 − Σ w_i) Λ_b μ_b``.
     """
     ws = [sp.Integer(1)] * len(conditionals) if weights is None else [sp.sympify(w)
                                                                        for w in weights]
     if len(ws) != len(conditionals):
         raise ValueError(f"weights has length {len(ws)} but there are {len(conditionals)} "
                          "conditionals")
-    lam_b = background.precision
+    lam_b, eta_b = background.natural()
     rest = 1 - sum(ws)
-    lam = rest * lam_b
-    eta = rest * lam_b * background.mean
+    lam, eta = rest * lam_b, rest * eta_b
     for g, w in zip(conditionals, ws, strict=True):
-        lam_i = g.precision
-        lam = lam + w * lam_i
-        eta = eta + w * lam_i * g.mean
-    cov = _simp(lam.inv())
-    return Gaussian(_simp(cov * eta), cov)
+        lam_i, eta_i = g.natural()
+        lam, eta = lam + w * lam_i, eta + w * eta_i
+    return lam, eta
+
+
+def compose(
+    background: Gaussian,
+    conditionals: Sequence[Gaussian],
+    weights: Sequence[sp.Expr] | None = None,
+) -> Gaussian:
+    """``C_w`` of a Gaussian family as ``N(Λ⁻¹ η, Λ⁻¹)`` (see :func:`compose_natural`).
+
+    Only meaningful when ``Λ`` is positive definite (otherwise ``Z = ∞``: non-normalizable).
+    """
+    return Gaussian.from_natural(*compose_natural(background, conditionals, weights))
