@@ -222,13 +222,22 @@ class GridDensity:
 
 
 def default_bounds(*dists: Distribution, width: float = TAIL_SDS) -> list[tuple[float, float]]:
-    """Per coordinate ``[min_j (μ_j − width·σ_j), max_j (μ_j + width·σ_j)]`` over ``dists``,
-    ``σ`` from the diagonal of the total covariance (which includes the spread between
-    mixture components, so separated components stay inside)."""
+    """Per coordinate ``[min_j (μ_j − width·σ_j), max_j (μ_j + width·σ_j)]`` over every
+    mixture component ``j`` of ``dists`` (a light, wide component would stick out of
+    bounds taken from the total covariance), or over the laws themselves when they have
+    no mixture form."""
     if not dists:
         raise ValueError("default_bounds needs at least one distribution")
-    mus = torch.stack([d.mean for d in dists])
-    sds = torch.stack([torch.diagonal(d.covariance).sqrt() for d in dists])
+    mus, sds = [], []
+    for d in dists:
+        try:
+            mix = d.to_mixture()
+            mus.append(mix.means)
+            sds.append(torch.diagonal(mix.covs, dim1=-2, dim2=-1).sqrt())
+        except ValueError:
+            mus.append(d.mean[None])
+            sds.append(torch.diagonal(d.covariance).sqrt()[None])
+    mus, sds = torch.cat(mus), torch.cat(sds)
     lo, hi = (mus - width * sds).amin(0), (mus + width * sds).amax(0)
     return [(float(a), float(b)) for a, b in zip(lo, hi, strict=True)]
 

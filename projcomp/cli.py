@@ -11,10 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from projcomp.render import render_check
-from projcomp.spec import SpecError, load_family
+from projcomp.spec import SpecError, family_to_dict, load_family
+from theory.catalogue import CLAIMS
+
+# `projcomp counterexamples` searches counterexamples to the negative claims.
+SEARCHABLE = tuple(c.id for c in CLAIMS if c.expected == "fails")
 
 
 class UsageError(Exception):
@@ -36,8 +41,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help="samples for the sample-level checks (0 skips them; default 0)")
     check.add_argument("--seed", type=int, default=0,
                        help="seed of the estimators that sample (default 0)")
+    check.add_argument("--operator", metavar="MODULE:FUNCTION",
+                       help="compose with a user operator (or a registered name: "
+                            "linear_combination, cfg_weighted, simple_product) and report "
+                            "which properties of C it keeps")
     check.set_defaults(run=_run_check)
+    verify = commands.add_parser("verify", help="verify the claim catalogue (the main job)")
+    verify.add_argument("--out", type=Path, default=Path("reports/verification"),
+                        help="report folder (default reports/verification)")
+    verify.set_defaults(run=_run_verify)
+    search = commands.add_parser("counterexamples",
+                                 help="search and shrink counterexamples to negative claims")
+    search.add_argument("--claim", choices=SEARCHABLE,
+                        help="one claim (default: all of them)")
+    search.add_argument("--max-examples", type=_positive, default=100,
+                        help="instances tried per claim before shrinking (default 100)")
+    search.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    search.add_argument("--out", type=Path, default=Path("reports/counterexamples"),
+                        help="report folder (default reports/counterexamples)")
+    search.set_defaults(run=_run_counterexamples)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got 0")
+    return value
 
 
 def _non_negative(text: str) -> int:
@@ -56,9 +86,60 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.samples:
         raise UsageError("--samples: sample-level checks need the samplers, which are not "
                          "built yet; use --samples 0")
+    operator = None
+    if args.operator:
+        from numerics.operators import load_operator
+
+        try:
+            operator = load_operator(args.operator)
+        except ValueError as err:
+            raise UsageError(f"--operator: {err}") from None
     family = load_family(args.family)
-    report: dict[str, Any] = check_family(family, seed=args.seed)
+    report: dict[str, Any] = jsonable(check_family(family, seed=args.seed, operator=operator))
     print(json.dumps(report, indent=2) if args.json else render_check(report))
+    return 0
+
+
+def jsonable(value: Any) -> Any:
+    """The report with every ``Family`` written as a family spec."""
+    from numerics.family import Family
+
+    if isinstance(value, Family):
+        return family_to_dict(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from projcomp import reports
+    from projcomp.verify import verify
+
+    results = verify()
+    reports.write(results, args.out)
+    print(reports.plain_table([r for r, _ in results]))
+    failed = [r.id for r, _ in results if r.outcome != "pending" and not r.as_predicted]
+    print(f"report: {args.out / 'index.md'}")
+    print("every non-pending claim came out as THEORY.md predicts" if not failed
+          else f"NOT as predicted: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _run_counterexamples(args: argparse.Namespace) -> int:
+    from projcomp.counterexamples import run
+
+    for claim_id in [args.claim] if args.claim else SEARCHABLE:
+        print(f"{claim_id}: searching (up to {args.max_examples} instances, then shrinking)",
+              file=sys.stderr)
+        summary = run(claim_id, args.out, args.max_examples, args.seed)
+        if summary["found"]:
+            print(f"{claim_id}: dim {summary['dim']}, k {summary['k']}: {summary['violated']} "
+                  f"off by {summary['amount']:.4g} ({summary['metric']}) -> "
+                  f"{args.out / (claim_id + '.md')}")
+        else:
+            print(f"{claim_id}: no counterexample in {args.max_examples} instances")
     return 0
 
 

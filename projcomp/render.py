@@ -41,11 +41,16 @@ def render_check(report: dict[str, Any]) -> str:
             lines.append(f"noise commutes  {'yes' if nc['holds'] else 'no'}: max gap "
                          f"{_fmt(nc['max_gap'])} at t = {_fmt(nc['worst_t'])} ({nc['metric']}, "
                          f"tolerance {_fmt(nc['tolerance'])})")
+            lines += [f"                note: {note}" for note in nc.get("notes", [])]
     heur = report["heuristic"]
     worst = max((abs(c) for i, row in enumerate(heur["cosines"]) for j, c in enumerate(row)
                  if i != j), default=0.0)
     guess = "predicts success" if heur["predicts_success"] else "predicts failure"
     lines.append(f"heuristic       {guess} (largest |cos| between mean differences "
                  f"{_fmt(worst)})")
+    for prop in report.get("operator", {}).get("properties", []):
+        kept = "keeps" if prop["kept"] else "loses"
+        lines.append(f"operator        {kept} {prop['name']} ({prop['claim']}): max gap "
+                     f"{_fmt(prop['max_gap'])} over {prop['instances']} instances")
     lines.append(f"verdict         {report['verdict']}")
     return "\n".join(lines)

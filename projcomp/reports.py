@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from projcomp import atomic
 from projcomp.verify import ClaimResult, Evidence, results_document
@@ -40,9 +41,12 @@ def plain_table(results: list[ClaimResult]) -> str:
 def c16_figure(curve: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for kind, gaps in curve["gaps"].items():
-        ax.plot(curve["sizes"][1:], gaps[1:], marker="o", label=kind.replace("_", " "))
+        points = [(s, g) for s, g in zip(curve["sizes"][1:], gaps[1:], strict=True)
+                  if g is not None]
+        ax.plot(*zip(*points, strict=True), marker="o", label=kind.replace("_", " "))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("size of the FC violation")
     ax.set_ylabel("largest projective gap (normalized L2)")
     ax.set_title("C16: projective gap vs FC violation")

@@ -40,6 +40,16 @@ from theory.gaussians import Gaussian, compose_natural, inverse, normal_logpdf, 
 A_T, S_T = sp.symbols("a s", positive=True)  # forward process x_t = a x + s ε
 
 
+def _same_gaussian(lam_l: sp.Matrix, eta_l: sp.Matrix, lam_r: sp.Matrix, eta_r: sp.Matrix,
+                   *, claim: str, statement: str, label: str) -> SymbolicResult:
+    """Two Gaussians (natural parameters: precision ``Λ``, natural mean ``η = Λμ``) are equal
+    iff both parameters are: one result for the pair of matrix identities."""
+    return _combine([prove_matrix_identity(lam_l, lam_r, claim=claim, statement="precisions"),
+                     prove_matrix_identity(eta_l, eta_r, claim=claim,
+                                           statement="natural means")],
+                    claim=claim, statement=statement, label=label)
+
+
 def _combine(results: Sequence[SymbolicResult], *, claim: str, statement: str,
              label: str) -> SymbolicResult:
     """One result that is ``proved`` iff every part is (else the first non-proved status)."""
@@ -413,10 +423,8 @@ def c7_orthogonal_noise_commutes() -> list[SymbolicResult]:
     covs, means = _hetero_feature_family()
     pix_covs = [rot_exact.T * c * rot_exact for c in covs]
     pix_means = [rot_exact.T * m for m in means]
-    lam_l, eta_l, lam_r, eta_r = _commutation_gap(pix_covs, pix_means, sp.eye(2), A_T, S_T)
-    out.append(_combine(
-        [prove_matrix_identity(lam_l, lam_r, claim="C7", statement="precisions"),
-         prove_matrix_identity(eta_l, eta_r, claim="C7", statement="natural means")],
+    out.append(_same_gaussian(
+        *_commutation_gap(pix_covs, pix_means, sp.eye(2), A_T, S_T),
         claim="C7", label="C7.composition_commutes_pixel",
         statement="rotation cos θ = 3/5: C[p⃗^t] = N_t[C[p⃗]] in pixel space for a "
                   "heteroscedastic Gaussian FC feature family (all a, s, v_i, w_i, means)"))
@@ -616,17 +624,13 @@ def c9_shear() -> list[SymbolicResult]:
     covs, means = _hetero_feature_family(het1=False, het2=False)
     pix_covs = [sh_inv * c * sh_inv.T for c in covs]
     pix_means = [sh_inv * m for m in means]
-    lam_l, eta_l, lam_r, eta_r = _commutation_gap(pix_covs, pix_means, sp.eye(2), A_T, S_T)
-    out.append(_combine(
-        [prove_matrix_identity(lam_l, lam_r, claim="C9", statement="precisions"),
-         prove_matrix_identity(eta_l, eta_r, claim="C9", statement="natural means")],
+    out.append(_same_gaussian(
+        *_commutation_gap(pix_covs, pix_means, sp.eye(2), A_T, S_T),
         claim="C9", label="C9.shared_cov_commutes.shear",
         statement="shear, shared covariance: C[p⃗^t] = N_t[C[p⃗]] for all h, a, s"))
     a_gen = sp.Matrix(2, 2, sp.symbols("A11 A12 A21 A22", real=True))
-    lam_l, eta_l, lam_r, eta_r = _commutation_gap(covs, means, a_gen * a_gen.T, A_T, S_T)
-    out.append(_combine(
-        [prove_matrix_identity(lam_l, lam_r, claim="C9", statement="precisions"),
-         prove_matrix_identity(eta_l, eta_r, claim="C9", statement="natural means")],
+    out.append(_same_gaussian(
+        *_commutation_gap(covs, means, a_gen * a_gen.T, A_T, S_T),
         claim="C9", label="C9.shared_cov_commutes.general_A",
         statement="any linear A (symbolic entries), shared covariance: C[p⃗^t] = N_t[C[p⃗]] "
                   "(feature coordinates, noise s²AAᵀ)"))
@@ -634,10 +638,8 @@ def c9_shear() -> list[SymbolicResult]:
     covs, means = _hetero_feature_family()
     pix_covs = [sh_inv * c * sh_inv.T for c in covs]
     pix_means = [sh_inv * m for m in means]
-    lam_l, eta_l, lam_r, eta_r = _commutation_gap(pix_covs, pix_means, sp.eye(2), 1, 0)
-    out.append(_combine(
-        [prove_matrix_identity(lam_l, lam_r, claim="C9", statement="precisions"),
-         prove_matrix_identity(eta_l, eta_r, claim="C9", statement="natural means")],
+    out.append(_same_gaussian(
+        *_commutation_gap(pix_covs, pix_means, sp.eye(2), 1, 0),
         claim="C9", label="C9.equal_at_t0.shear",
         statement="shear, heteroscedastic: at t = 0 (a = 1, s = 0) C[p⃗^t] = N_t[C[p⃗]]"))
     v1, v2 = covs[0][0, 0], covs[0][1, 1]
@@ -645,7 +647,7 @@ def c9_shear() -> list[SymbolicResult]:
     point = {h: 1, v1: 1, v2: 1, w1: 2, w2: 3}
     pc = [c.subs(point) for c in pix_covs]
     pm = [m.subs(point) for m in pix_means]
-    lam_l, eta_l, lam_r, eta_r = _commutation_gap(pc, pm, sp.eye(2), 1, 1)
+    lam_l, _, lam_r, _ = _commutation_gap(pc, pm, sp.eye(2), 1, 1)
     out.append(refute_matrix_identity(inverse(lam_l), inverse(lam_r), {}, claim="C9",
                                       label="C9.hetero_fails.shear",
                                       where=", ".join(f"{k} = {v}" for k, v in point.items())
