@@ -162,6 +162,11 @@ def _write(claim_id: str, instance: Any, family: Family, summary: dict[str, Any]
              f"Shrunk by Hypothesis to dimension {summary['dim']} with k = {summary['k']}.",
              "", f"Violated: {summary['violated']}, by {summary['amount']:.4g} "
              f"({summary['metric']}).", ""]
+    if "map" in summary:
+        lines += [f"Map: `{summary['map']}`.", ""]
+    if "worst_t" in summary:
+        lines += [f"Largest gap at t = {summary['worst_t']:.4g} on `check`'s time grid.", ""]
+    lines += [f"Family: {_members(family)}.", ""]
     if verdict:
         lines.append(f"Reproduce: `projcomp check reports/counterexamples/{claim_id}.json` "
                      f"reports `{verdict}`.")
@@ -170,6 +175,18 @@ def _write(claim_id: str, instance: Any, family: Family, summary: dict[str, Any]
                      f"express; `{claim_id}.json` records the family and the map.")
     lines += ["", f"![marginals]({claim_id}.png)", ""]
     atomic.write_text(out / f"{claim_id}.md", "\n".join(lines))
+
+
+def _members(family: Family) -> str:
+    """``p_b`` and each ``p_i`` as the number of mixture components per block."""
+    def shape(p) -> str:
+        inner = getattr(p, "base", p)
+        if hasattr(inner, "dists"):
+            return "×".join(f"{d.num_components}" for d in inner.dists) + " components by block"
+        return f"{p.num_components} components"
+    return "; ".join(f"{name}: {shape(p)}" for name, p in
+                     zip(["p_b", *[f"p_{i + 1}" for i in range(family.k)]], family.members,
+                         strict=True))
 
 
 def _figure(claim_id: str, instance: Any, family: Family, summary: dict[str, Any],
