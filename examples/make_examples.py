@@ -8,12 +8,14 @@ Each example targets one verdict of ``projcomp check`` (README, "Examples"):
 - ``fc_block_orthogonal.json``: FC under ``A = D Q``, ``D`` block-diagonal (C8) → works;
 - ``shear_mixture.json``: FC under a shear with bimodal blocks (C9) → fails-in-sampling;
 - ``bayes.json``: unconditional single-object background (C11) → fails-at-t0;
-- ``non_normalizable.json``: combined precision not positive definite → non-normalizable.
+- ``non_normalizable.json``: combined precision not positive definite → non-normalizable;
+- ``fc_weighted.json``: the FC family under ``C_w`` with weights (2, 1) (C14) → fails-at-t0.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -115,6 +117,7 @@ def main() -> None:
         "shear_mixture": shear_family(),
         "bayes": bayes_family(),
         "non_normalizable": non_normalizable_family(),
+        "fc_weighted": replace(fc, weights=(2.0, 1.0), name="fc_weighted"),
     }
     for name, family in examples.items():
         doc = family_to_dict(family)

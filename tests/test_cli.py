@@ -37,6 +37,7 @@ EXPECTED = {
     "shear_mixture": "fails-in-sampling",
     "bayes": "fails-at-t0",
     "non_normalizable": "non-normalizable",
+    "fc_weighted": "fails-at-t0",
 }
 # Families whose members are expanded to flat Gaussian mixtures in the test (feature map
 # and projections kept): the verdict must not depend on the representation.
