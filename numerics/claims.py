@@ -162,6 +162,28 @@ def commutation_instance(family: Family, t: float, generator: torch.Generator) -
 
 
 # C10 ----------------------------------------------------------------------------------
+# C10's cosines are checked to COSINE_TOL. A mean difference δ = μ_i − μ_b cancels
+# O(max|μ|) numbers, so it carries an error e ≈ 1e-15·max|μ|, and δ_iᵀδ_j carries
+# |e|·|δ_j|: directions of differences shorter than r = (1e-15 / COSINE_TOL)·max|μ| are not
+# resolved to COSINE_TOL, and r is added to each length in the denominator.
+COSINE_TOL = 1e-9
+DELTA_FLOOR = 1e-15 / COSINE_TOL
+
+
+def c10_instance(family: Family) -> float:
+    """C10: the largest ``|δ_iᵀδ_j| / ((|δ_i| + r)(|δ_j| + r))`` over ``i ≠ j``, with ``r``
+    the resolution floor of the differences (``DELTA_FLOOR · max|μ|``), so that a tiny
+    ``δ_i`` known only to round-off cannot fake a cosine. 0 for ``k = 1``."""
+    means = torch.stack([p.mean for p in family.members])
+    deltas = means[1:] - means[0]
+    if len(deltas) < 2:
+        return 0.0
+    floor = DELTA_FLOOR * float(means.abs().max())
+    norms = deltas.norm(dim=1) + floor
+    i, j = torch.triu_indices(len(deltas), len(deltas), 1)
+    return float(((deltas[i] * deltas[j]).sum(1).abs() / (norms[i] * norms[j])).max())
+
+
 def mean_difference_inner_products(family: Family) -> torch.Tensor:
     """``δ_iᵀ δ_j`` for ``i ≠ j`` (C10), relative to ``|δ_i| |δ_j|``; shape ``(k(k−1)/2,)``."""
     deltas = torch.stack([p.mean - family.background.mean for p in family.conditionals])

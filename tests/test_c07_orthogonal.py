@@ -1,0 +1,137 @@
+"""C7 (THEORY §6, §7 of the paper): if ``A`` is orthogonal (``AᵀA = I``, plus any offset)
+and ``A♯p⃗`` is FC, isotropic noise commutes with ``A`` (``A♯N_t[p] = N_t[A♯p]``), so
+``C[p⃗^t] = N_t[C[p⃗]]`` for every ``t`` and sampling with the combined scores is exact.
+
+Evidence checked here:
+
+- exact, distribution level: ``A♯N_t[p] = N_t[A♯p]`` for random Gaussian mixtures and
+  Haar-orthogonal ``A`` (closed-form normalized L2 ≤ ``EXACT_TOL``), VP and VE;
+- exact, distribution level, over random FC feature families (dimension up to 8, k up
+  to 4, mixture blocks), Haar-orthogonal maps and random offsets, at the runner's time
+  grid: ``C[p⃗^t]`` (formula on the pixel-space noised members) equals ``N_t[C[p⃗]]``
+  pointwise, normalization included (``numerics.claims.commutation_instance``);
+- a negative control: a fixed *shear* with mixture blocks gives ``C[p⃗^t] ≠ N_t[C[p⃗]]``
+  at some ``t > 0`` (while they agree at ``t = 0``), so the check can fail;
+- symbolic (``theory.proofs.c7_orthogonal_noise_commutes``): rotation by symbolic θ
+  commutes with noise (means, covariances) and the heteroscedastic Gaussian composition
+  commutes — all ``proved``. The sampled half of the claim is pending (samplers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numerics import claims as ev
+from numerics import strategies as pst
+from numerics.distributions import BlockProduct, GaussianMixture
+from numerics.family import Family
+from numerics.metrics import EXACT_TOL, normalized_l2
+from numerics.processes import VE, VP, time_grid
+from projcomp.verify import TIMES
+from theory import proofs
+from theory.catalogue import claim
+
+F64 = torch.float64
+SEEDS = st.integers(0, 2**32 - 1)
+PROCESSES = st.sampled_from([VP(), VE()])
+OFFSETS = st.lists(st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False),
+                   min_size=8, max_size=8)
+# Times at which the negative control is checked: the judge's 12-point grid.
+CONTROL_TIMES = 12
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def symbolic() -> dict[str, str]:
+    return {r.label: r.status for r in proofs.c7_orthogonal_noise_commutes()}
+
+
+def test_catalogue_predicts_holds() -> None:
+    c = claim("C7")
+    assert c.expected == "holds"
+    assert set(c.active_methods) == {"symbolic", "exact"} and "sampled" in c.pending
+
+
+@given(st.integers(1, 4).flatmap(lambda n: st.tuples(pst.gaussian_mixtures(n),
+                                                     pst.orthogonal_matrices(n))),
+       PROCESSES, st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False))
+def test_orthogonal_map_commutes_with_noise(pair, process, t) -> None:
+    p, q = pair
+    left = p.noised(t, process).pushforward(q)
+    right = p.pushforward(q).noised(t, process)
+    # closed-form normalized L2; EXACT_TOL (1e-9) is a thousandfold above the ≤ 1e-12
+    # round-off of Gaussian inner products
+    assert normalized_l2(left, right) <= EXACT_TOL
+
+
+@given(pst.fc_families(max_dim=8, max_k=4).flatmap(
+    lambda f: st.tuples(st.just(f), pst.orthogonal_matrices(f.dim))), OFFSETS, PROCESSES,
+       SEEDS)
+def test_composition_commutes_with_noise(pair, offset, process, seed) -> None:
+    family, matrix = pair
+    family = dataclasses.replace(family, process=process)
+    pixel = pst.families_in_feature_space(family, matrix, offset[:family.dim])
+    for t in time_grid(process, TIMES):
+        p = ev.commutation_instance(pixel, t, _gen(seed))
+        # Pointwise.equal: spread and offset of the log-ratio within POINTWISE_RTOL
+        # (1e-9 relative to the largest |log-density|; round-off is ~1e-14)
+        assert p.equal, f"t={t:.4g}: spread {p.spread:.3g}, offset {p.offset:.3g}"
+
+
+def _gaussian(mean: float, var: float) -> GaussianMixture:
+    return GaussianMixture.gaussian(torch.tensor([mean], dtype=F64),
+                                    torch.tensor([[var]], dtype=F64))
+
+
+def _bimodal(centre: float) -> GaussianMixture:
+    return GaussianMixture(torch.tensor([0.5, 0.5], dtype=F64),
+                           torch.tensor([[centre - 1.0], [centre + 1.0]], dtype=F64),
+                           torch.full((2, 1, 1), 0.05, dtype=F64))
+
+
+def mixture_feature_family() -> Family:
+    """Features with ``N(0, 1)`` background blocks and a bimodal own block per conditional
+    (modes of width 0.22 at distance 2): FC with ``M_1 = {0}``, ``M_2 = {1}``."""
+    b0, b1 = _gaussian(0.0, 1.0), _gaussian(0.0, 1.0)
+    return Family(BlockProduct([([0], b0), ([1], b1)]),
+                  (BlockProduct([([0], _bimodal(0.0)), ([1], b1)]),
+                   BlockProduct([([0], b0), ([1], _bimodal(0.5))])),
+                  projections=((0,), (1,)))
+
+
+SHEAR = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=F64)
+
+
+def test_non_orthogonal_shear_is_caught() -> None:
+    pixel = pst.families_in_feature_space(mixture_feature_family(), SHEAR)
+    # at t = 0 both sides are C[p⃗] (C4): equal within POINTWISE_RTOL
+    assert ev.commutation_instance(pixel, 0.0, _gen(0)).equal
+    spreads = [ev.commutation_instance(pixel, t, _gen(0)).spread
+               for t in time_grid(pixel.process, CONTROL_TIMES)]
+    # some t breaks the law by far more than round-off (POINTWISE_RTOL ≈ 1e-9 relative)
+    assert max(spreads) > 1e-2, spreads
+    assert any(not ev.commutation_instance(pixel, t, _gen(0)).same_law
+               for t in time_grid(pixel.process, CONTROL_TIMES))
+
+
+def test_orthogonal_control_of_the_shear_family_commutes() -> None:
+    """The same feature family under a rotation: every ``t`` commutes."""
+    c, s = 0.6, 0.8
+    pixel = pst.families_in_feature_space(mixture_feature_family(),
+                                          torch.tensor([[c, -s], [s, c]], dtype=F64))
+    for t in time_grid(pixel.process, CONTROL_TIMES):
+        assert ev.commutation_instance(pixel, t, _gen(0)).equal  # POINTWISE_RTOL
+
+
+@pytest.mark.parametrize("label", ["C7.mean_commutes", "C7.cov_commutes",
+                                   "C7.composition_commutes_pixel"])
+def test_symbolic_proved(symbolic, label: str) -> None:
+    assert symbolic[label] == "proved"

@@ -1,0 +1,102 @@
+"""C11 (negative, THEORY §1 and §8, paper §3 and Fig. 3): Bayes composition — ``C`` with
+the *unconditional* distribution ``p_b = Σ_ℓ π_ℓ p_ℓ`` as background — is not a
+projective composition in general (it loses objects in the length-generalization
+experiment), although the same conditionals over an FC background compose projectively.
+
+Evidence checked here:
+
+- Hypothesis *finds* a counterexample in the runner's search space (FC families,
+  k ≥ 2, dimension ≤ 2, recomposed over ``p_b = (1/k) Σ_ℓ p_ℓ`` by
+  ``numerics.claims.bayes_family``; predicate ``SEARCHES["C11"].breaks``), *shrinks* it,
+  and the shrunk instance is small (dimension ≤ 2, k = 2, single-Gaussian conditionals)
+  with a projective gap above ``GRID_TOL`` and ``MARGIN × EXACT_TOL``;
+- written as a family spec, ``projcomp check --json`` reports ``fails-at-t0``;
+- positive control with the hypothesis restored: the same conditionals over their FC
+  background (the family before ``bayes_family``) have projective gap 0 (≤ ``EXACT_TOL``)
+  and are reported ``works``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+import torch
+from hypothesis import HealthCheck, Phase, find, settings
+
+from numerics import claims as ev
+from numerics import strategies as pst
+from numerics.checks import GRID_TOL
+from numerics.family import Family
+from numerics.metrics import EXACT_TOL
+from projcomp.cli import main
+from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.spec import family_to_dict
+from theory.catalogue import claim
+
+# Derandomized search; the explain phase is left out: it only annotates a failure
+# report and costs several times the search and shrink themselves.
+SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
+                  print_blob=False, suppress_health_check=list(HealthCheck),
+                  phases=[p for p in Phase if p is not Phase.explain])
+
+
+def _gen() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def check_verdict(family: Family, tmp_path_factory) -> str:
+    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
+    path = tmp_path_factory.mktemp("spec") / "family.json"
+    path.write_text(json.dumps(family_to_dict(family)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["check", str(path), "--json"])
+    assert status == 0
+    return json.loads(out.getvalue())["verdict"]
+
+
+@pytest.fixture(scope="module")
+def fc_family() -> Family:
+    """The FC family whose Bayes recomposition breaks C11. ``runs.c11_strategy()`` is
+    ``fc_families(min_k=2, max_dim=2).map(bayes_family)``; searching the unmapped
+    strategy with the mapped predicate draws and shrinks the same choices, and keeps the
+    FC background for the control."""
+    breaks = SEARCHES["C11"].breaks
+    return find(pst.fc_families(min_k=2, max_dim=2), lambda f: breaks(ev.bayes_family(f)),
+                settings=SEARCH)
+
+
+@pytest.fixture(scope="module")
+def bayes(fc_family) -> Family:
+    return ev.bayes_family(fc_family)
+
+
+def test_catalogue_predicts_fails() -> None:
+    assert claim("C11").expected == "fails"
+
+
+def test_counterexample_is_small(bayes) -> None:
+    assert bayes.dim <= 2
+    assert bayes.k == 2  # the strategy's minimum: Bayes with k = 1 is p_1 itself
+    assert all(p.num_components == 1 for p in bayes.conditionals)
+
+
+def test_counterexample_is_not_projective_by_the_margin(bayes) -> None:
+    gap = ev.projective_gap(bayes, _gen())
+    # GRID_TOL (1e-4) is the loosest exact tolerance; MARGIN × EXACT_TOL (1e-7) makes
+    # the failure reproducible by `projcomp check` with room to spare
+    assert gap > GRID_TOL and gap > MARGIN * EXACT_TOL, f"projective gap {gap:.3g}"
+
+
+def test_cli_reports_fails_at_t0(bayes, tmp_path_factory) -> None:
+    assert check_verdict(bayes, tmp_path_factory) == "fails-at-t0"
+
+
+def test_control_fc_background_is_projective(fc_family, tmp_path_factory) -> None:
+    gap = ev.projective_gap(fc_family, _gen())
+    # closed-form normalized L2; EXACT_TOL (1e-9) is a thousandfold above round-off
+    assert gap <= EXACT_TOL, f"projective gap {gap:.3g}"
+    assert check_verdict(fc_family, tmp_path_factory) == "works"
