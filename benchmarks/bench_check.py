@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import platform
 import resource
@@ -66,6 +67,15 @@ def scaling(ks: list[int]) -> list[dict[str, float]]:
     return rows
 
 
+def growth_exponent(rows: list[dict[str, float]]) -> float:
+    """Least-squares slope of log(seconds) against log(k): 1 is linear growth."""
+    xs = [math.log(r["k"]) for r in rows]
+    ys = [math.log(r["seconds"]) for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / \
+        sum((x - mx) ** 2 for x in xs)
+
+
 def _timed(family) -> float:
     start = time.perf_counter()
     check_family(family)
@@ -77,8 +87,9 @@ def main() -> None:
     machine = {"cpu": platform.processor() or platform.machine(),
                "python": platform.python_version(), "torch": torch.__version__,
                "cpu_count": os.cpu_count()}
-    report = {"machine": machine, "end_to_end_n256_k32": end_to_end(32),
-              "scaling": scaling([4, 8, 16, 32, 64])}
+    rows = scaling([4, 8, 16, 32, 64])
+    report = {"machine": machine, "end_to_end_n256_k32": end_to_end(32), "scaling": rows,
+              "growth_exponent": growth_exponent(rows)}
     (RESULTS / "check.json").write_text(json.dumps(report, indent=2) + "\n")
     e2e = report["end_to_end_n256_k32"]
     lines = ["# `projcomp check` benchmark", "",
@@ -90,6 +101,7 @@ def main() -> None:
     lines += [f"| {r['k']} | {r['n']} | {r['seconds']:.3f} | "
               f"{r['ratio_to_half_k']:.2f} |" if "ratio_to_half_k" in r else
               f"| {r['k']} | {r['n']} | {r['seconds']:.3f} | |" for r in report["scaling"]]
+    lines += ["", f"Fitted growth: time ∝ k^{report['growth_exponent']:.2f} (1 is linear)."]
     (RESULTS / "check.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
