@@ -18,7 +18,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
@@ -99,7 +99,8 @@ def shrunk_counterexample(search: Search, max_examples: int, seed: int):
 
     @hypothesis_seed(seed)
     @settings(database=None, deadline=None, max_examples=max_examples, print_blob=False,
-              suppress_health_check=list(HealthCheck), phases=list(Phase), derandomize=False)
+              suppress_health_check=list(HealthCheck), phases=runs.SEARCH_PHASES,
+              derandomize=False)
     @given(search.strategy())
     def probe(instance: Any) -> None:
         if search.breaks(instance):

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, Phase, find, settings
+from counterexample_tools import SEARCH, seeded
+from hypothesis import find
 
 from numerics import claims as ev
 from numerics.composition import product_exponents, weighted_exponents
@@ -29,16 +30,6 @@ from numerics.diffeomorphisms import Affine
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory import proofs
 from theory.catalogue import claim
-
-# Derandomized search; the explain phase is left out: it only annotates a failure
-# report and costs several times the search and shrink themselves (measured 23 s of 32).
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=[p for p in Phase if p is not Phase.explain])
-
-
-def _gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +62,7 @@ def test_counterexample_map_is_nonlinear(counterexample) -> None:
 
 def test_counterexample_breaks_equivariance_by_the_margin(counterexample) -> None:
     family, diffeo = counterexample
-    p = ev.equivariance_instance(family, product_exponents(family), diffeo, _gen())
+    p = ev.equivariance_instance(family, product_exponents(family), diffeo, seeded())
     # the log-ratio log|det DA|^{k−1} must vary by MARGIN (100) times the round-off
     # tolerance POINTWISE_RTOL; the shrunk instance varies by O(1)
     assert not p.same_law
@@ -80,7 +71,7 @@ def test_counterexample_breaks_equivariance_by_the_margin(counterexample) -> Non
 
 def test_control_c_is_equivariant_on_the_counterexample(counterexample) -> None:
     family, diffeo = counterexample
-    p = ev.equivariance_instance(family, weighted_exponents(family), diffeo, _gen())
+    p = ev.equivariance_instance(family, weighted_exponents(family), diffeo, seeded())
     # Pointwise.same_law: constant log-ratio within POINTWISE_RTOL (1e-9 relative)
     assert p.same_law, f"spread {p.spread:.3g}"
 
@@ -89,7 +80,7 @@ def test_control_affine_map_keeps_the_simple_product(counterexample) -> None:
     family, _ = counterexample
     shear = Affine(torch.tensor([[2.0, 1.0], [0.0, 0.5]], dtype=torch.float64)[:family.dim,
                                                                                :family.dim])
-    p = ev.equivariance_instance(family, product_exponents(family), shear, _gen())
+    p = ev.equivariance_instance(family, product_exponents(family), shear, seeded())
     # constant Jacobian |det|^{k−1}: same_law within POINTWISE_RTOL
     assert p.same_law, f"spread {p.spread:.3g}"
 

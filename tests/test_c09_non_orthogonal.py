@@ -24,14 +24,11 @@ Evidence checked here:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
 import sympy as sp
 import torch
-from hypothesis import HealthCheck, Phase, find, settings
+from counterexample_tools import SEARCH, check_verdict, seeded
+from hypothesis import find
 
 from numerics import claims as ev
 from numerics import strategies as pst
@@ -40,35 +37,11 @@ from numerics.distributions import BlockProduct, GaussianMixture
 from numerics.family import Family
 from numerics.judge import TIME_POINTS
 from numerics.processes import time_grid
-from projcomp.cli import main
 from projcomp.counterexamples import MARGIN, SEARCHES
-from projcomp.spec import family_to_dict
 from theory import proofs
 from theory.catalogue import claim
 
 F64 = torch.float64
-# Derandomized search; the explain phase is left out: it only annotates a failure
-# report and costs several times the search and shrink themselves.
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=[p for p in Phase if p is not Phase.explain])
-
-
-def _gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
-
-def check_verdict(family: Family, tmp_path_factory) -> str:
-    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
-    path = tmp_path_factory.mktemp("spec") / "family.json"
-    path.write_text(json.dumps(family_to_dict(family)))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["check", str(path), "--json"])
-    assert status == 0
-    return json.loads(out.getvalue())["verdict"]
-
-
 @pytest.fixture(scope="module")
 def counterexample():
     search = SEARCHES["C9"]
@@ -106,14 +79,14 @@ def test_map_is_not_block_orthogonal(counterexample) -> None:
 
 def test_sides_agree_at_t0(pixel) -> None:
     # Pointwise.equal at t = 0: C[p⃗] against itself through A (C4), POINTWISE_RTOL
-    p = ev.commutation_instance(pixel, 0.0, _gen())
+    p = ev.commutation_instance(pixel, 0.0, seeded())
     assert p.equal, f"spread {p.spread:.3g}, offset {p.offset:.3g}"
 
 
 def test_sides_differ_by_the_margin(pixel) -> None:
     partition = [list(b) for b in pixel.feature_map.blocks]
     times = time_grid(pixel.process, TIME_POINTS)
-    gaps = noise_commutation_gaps(pixel, composed(pixel, partition, True), times, _gen(),
+    gaps = noise_commutation_gaps(pixel, composed(pixel, partition, True), times, seeded(),
                                   compose_c(partition))
     # a time where C[p⃗^t] is non-normalizable (gap 1 with a note) counts only when no
     # other time fails, as in the counterexample search
@@ -121,7 +94,7 @@ def test_sides_differ_by_the_margin(pixel) -> None:
     # MARGIN (100) times the metric's tolerance (EXACT_TOL for closed forms, GRID_TOL
     # for grids): `projcomp check` reproduces the failure with room to spare
     assert worst.value > MARGIN * tolerance(worst), f"gap {worst.value:.3g} ({worst.metric})"
-    pointwise = [ev.commutation_instance(pixel, t, _gen()) for t in times]
+    pointwise = [ev.commutation_instance(pixel, t, seeded()) for t in times]
     assert any(not p.same_law for p in pointwise)
 
 
@@ -130,7 +103,7 @@ def test_cli_reports_fails_in_sampling(pixel, tmp_path_factory) -> None:
 
 
 def _commutes(family: Family) -> bool:
-    return all(ev.commutation_instance(family, t, _gen()).equal  # POINTWISE_RTOL
+    return all(ev.commutation_instance(family, t, seeded()).equal  # POINTWISE_RTOL
                for t in time_grid(family.process, TIME_POINTS))
 
 

@@ -18,44 +18,17 @@ Evidence checked here:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
-import torch
-from hypothesis import HealthCheck, Phase, find, settings
+from counterexample_tools import SEARCH, check_verdict, seeded
+from hypothesis import find
 
 from numerics import claims as ev
 from numerics import strategies as pst
 from numerics.checks import GRID_TOL
 from numerics.family import Family
 from numerics.metrics import EXACT_TOL
-from projcomp.cli import main
 from projcomp.counterexamples import MARGIN, SEARCHES
-from projcomp.spec import family_to_dict
 from theory.catalogue import claim
-
-# Derandomized search; the explain phase is left out: it only annotates a failure
-# report and costs several times the search and shrink themselves.
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=[p for p in Phase if p is not Phase.explain])
-
-
-def _gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
-
-def check_verdict(family: Family, tmp_path_factory) -> str:
-    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
-    path = tmp_path_factory.mktemp("spec") / "family.json"
-    path.write_text(json.dumps(family_to_dict(family)))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["check", str(path), "--json"])
-    assert status == 0
-    return json.loads(out.getvalue())["verdict"]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +58,7 @@ def test_counterexample_is_small(bayes) -> None:
 
 
 def test_counterexample_is_not_projective_by_the_margin(bayes) -> None:
-    gap = ev.projective_gap(bayes, _gen())
+    gap = ev.projective_gap(bayes, seeded())
     # GRID_TOL (1e-4) is the loosest exact tolerance; MARGIN × EXACT_TOL (1e-7) makes
     # the failure reproducible by `projcomp check` with room to spare
     assert gap > GRID_TOL and gap > MARGIN * EXACT_TOL, f"projective gap {gap:.3g}"
@@ -96,7 +69,7 @@ def test_cli_reports_fails_at_t0(bayes, tmp_path_factory) -> None:
 
 
 def test_control_fc_background_is_projective(fc_family, tmp_path_factory) -> None:
-    gap = ev.projective_gap(fc_family, _gen())
+    gap = ev.projective_gap(fc_family, seeded())
     # closed-form normalized L2; EXACT_TOL (1e-9) is a thousandfold above round-off
     assert gap <= EXACT_TOL, f"projective gap {gap:.3g}"
     assert check_verdict(fc_family, tmp_path_factory) == "works"

@@ -17,13 +17,9 @@ Evidence checked here:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
-import torch
-from hypothesis import HealthCheck, Phase, find, given, settings
+from counterexample_tools import SEARCH, check_verdict, seeded
+from hypothesis import find, given
 from hypothesis import strategies as st
 
 from numerics import claims as ev
@@ -31,34 +27,11 @@ from numerics import strategies as pst
 from numerics.checks import GRID_TOL, fc_violation
 from numerics.family import Family
 from numerics.metrics import EXACT_TOL
-from projcomp.cli import main
 from projcomp.counterexamples import MARGIN, SEARCHES
-from projcomp.spec import family_to_dict
 from theory.catalogue import claim
 
-# Derandomized search; the explain phase is left out: it only annotates a failure
-# report and costs several times the search and shrink themselves.
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=[p for p in Phase if p is not Phase.explain])
 # The kinds the runner's search draws from (overlapping blocks have no FC partition).
 KINDS = [k for k in pst.VIOLATION_KINDS if k != "overlapping_blocks"]
-
-
-def _gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
-
-def check_verdict(family: Family, tmp_path_factory) -> str:
-    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
-    path = tmp_path_factory.mktemp("spec") / "family.json"
-    path.write_text(json.dumps(family_to_dict(family)))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["check", str(path), "--json"])
-    assert status == 0
-    return json.loads(out.getvalue())["verdict"]
-
 
 @pytest.fixture(scope="module")
 def counterexample() -> Family:
@@ -83,7 +56,7 @@ def test_counterexample_violates_fc(counterexample) -> None:
 
 
 def test_counterexample_is_not_projective_by_the_margin(counterexample) -> None:
-    gap = ev.projective_gap(counterexample, _gen())
+    gap = ev.projective_gap(counterexample, seeded())
     # GRID_TOL (1e-4) is the loosest exact tolerance; MARGIN × EXACT_TOL (1e-7) makes
     # the failure reproducible by `projcomp check` with room to spare
     assert gap > GRID_TOL and gap > MARGIN * EXACT_TOL, f"projective gap {gap:.3g}"
@@ -102,5 +75,5 @@ def test_control_size_zero_is_fc_and_projective(family: Family) -> None:
     violation = fc_violation(family, [list(b) for b in family.projections])
     # EXACT_TOL: round-off of closed-form inner products (flat mixtures at size 0)
     assert max(violation.values()) <= EXACT_TOL, violation
-    gap = ev.projective_gap(family, _gen())
+    gap = ev.projective_gap(family, seeded())
     assert gap <= EXACT_TOL, f"{family.name}: projective gap {gap:.3g}"

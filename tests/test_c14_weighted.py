@@ -20,46 +20,20 @@ Evidence checked here:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
 import sympy as sp
 import torch
-from hypothesis import HealthCheck, Phase, find, settings
+from counterexample_tools import SEARCH, check_verdict, seeded
+from hypothesis import find
 
 from numerics import claims as ev
 from numerics.checks import GRID_TOL, composed, fc_violation
 from numerics.distributions import GaussianMixture
 from numerics.family import Family
 from numerics.metrics import EXACT_TOL, normalized_l2
-from projcomp.cli import main
 from projcomp.counterexamples import MARGIN, SEARCHES
-from projcomp.spec import family_to_dict
 from theory import proofs
 from theory.catalogue import claim
-
-# Derandomized search; the explain phase is left out: it only annotates a failure
-# report and costs several times the search and shrink themselves.
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=[p for p in Phase if p is not Phase.explain])
-
-
-def _gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
-
-def check_verdict(family: Family, tmp_path_factory) -> str:
-    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
-    path = tmp_path_factory.mktemp("spec") / "family.json"
-    path.write_text(json.dumps(family_to_dict(family)))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["check", str(path), "--json"])
-    assert status == 0
-    return json.loads(out.getvalue())["verdict"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +64,7 @@ def test_counterexample_is_fc_with_a_weight_not_one(counterexample) -> None:
 
 
 def test_counterexample_is_not_projective_by_the_margin(counterexample) -> None:
-    gap = ev.projective_gap(counterexample, _gen())
+    gap = ev.projective_gap(counterexample, seeded())
     # GRID_TOL (1e-4) is the loosest exact tolerance; MARGIN × EXACT_TOL (1e-7) makes
     # the failure reproducible by `projcomp check` with room to spare
     assert gap > GRID_TOL and gap > MARGIN * EXACT_TOL, f"projective gap {gap:.3g}"
@@ -121,7 +95,7 @@ def test_cli_reports_fails_at_t0(counterexample, tmp_path_factory) -> None:
 
 def test_control_unit_weights_are_projective(counterexample, tmp_path_factory) -> None:
     unit = ev.reweighted(counterexample, [1.0] * counterexample.k)
-    gap = ev.projective_gap(unit, _gen())
+    gap = ev.projective_gap(unit, seeded())
     # closed-form normalized L2; EXACT_TOL (1e-9) is a thousandfold above round-off
     assert gap <= EXACT_TOL, f"projective gap {gap:.3g}"
     assert check_verdict(unit, tmp_path_factory) == "works"

@@ -1,0 +1,36 @@
+"""Shared by the tests of the negative claims (C9, C11, C12, C14): the derandomized
+counterexample search settings and ``projcomp check`` run in-process on a family."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import torch
+from hypothesis import HealthCheck, settings
+
+from numerics.family import Family
+from projcomp.cli import main
+from projcomp.spec import family_to_dict
+from projcomp.verify import SEARCH_PHASES
+
+# Derandomized search with the runner's phases (no explain phase, see SEARCH_PHASES).
+SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
+                  print_blob=False, suppress_health_check=list(HealthCheck),
+                  phases=SEARCH_PHASES)
+
+
+def seeded() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def check_verdict(family: Family, tmp_path_factory) -> str:
+    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
+    path = tmp_path_factory.mktemp("spec") / "family.json"
+    path.write_text(json.dumps(family_to_dict(family)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["check", str(path), "--json"])
+    assert status == 0
+    return json.loads(out.getvalue())["verdict"]
