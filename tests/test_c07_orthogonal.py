@@ -25,10 +25,11 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from small_laws import bimodal_1d, gaussian_1d
 
 from numerics import claims as ev
 from numerics import strategies as pst
-from numerics.distributions import BlockProduct, GaussianMixture
+from numerics.distributions import BlockProduct
 from numerics.family import Family
 from numerics.metrics import EXACT_TOL, normalized_l2
 from numerics.processes import VE, VP, time_grid
@@ -86,24 +87,13 @@ def test_composition_commutes_with_noise(pair, offset, process, seed) -> None:
         assert p.equal, f"t={t:.4g}: spread {p.spread:.3g}, offset {p.offset:.3g}"
 
 
-def _gaussian(mean: float, var: float) -> GaussianMixture:
-    return GaussianMixture.gaussian(torch.tensor([mean], dtype=F64),
-                                    torch.tensor([[var]], dtype=F64))
-
-
-def _bimodal(centre: float) -> GaussianMixture:
-    return GaussianMixture(torch.tensor([0.5, 0.5], dtype=F64),
-                           torch.tensor([[centre - 1.0], [centre + 1.0]], dtype=F64),
-                           torch.full((2, 1, 1), 0.05, dtype=F64))
-
-
 def mixture_feature_family() -> Family:
     """Features with ``N(0, 1)`` background blocks and a bimodal own block per conditional
     (modes of width 0.22 at distance 2): FC with ``M_1 = {0}``, ``M_2 = {1}``."""
-    b0, b1 = _gaussian(0.0, 1.0), _gaussian(0.0, 1.0)
+    b0, b1 = gaussian_1d(0.0, 1.0), gaussian_1d(0.0, 1.0)
     return Family(BlockProduct([([0], b0), ([1], b1)]),
-                  (BlockProduct([([0], _bimodal(0.0)), ([1], b1)]),
-                   BlockProduct([([0], b0), ([1], _bimodal(0.5))])),
+                  (BlockProduct([([0], bimodal_1d(0.0)), ([1], b1)]),
+                   BlockProduct([([0], b0), ([1], bimodal_1d(0.5))])),
                   projections=((0,), (1,)))
 
 

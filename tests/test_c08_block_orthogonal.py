@@ -30,6 +30,7 @@ import sympy as sp
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from small_laws import bimodal_1d, gaussian_1d
 
 from numerics import claims as ev
 from numerics import strategies as pst
@@ -90,19 +91,8 @@ def test_block_orthogonal_map_commutes(pair, process, seed) -> None:
         assert p.equal, f"t={t:.4g}: spread {p.spread:.3g}, offset {p.offset:.3g}"
 
 
-def _gaussian(mean: float, var: float) -> GaussianMixture:
-    return GaussianMixture.gaussian(torch.tensor([mean], dtype=F64),
-                                    torch.tensor([[var]], dtype=F64))
-
-
-def _bimodal(centre: float) -> GaussianMixture:
-    return GaussianMixture(torch.tensor([0.5, 0.5], dtype=F64),
-                           torch.tensor([[centre - 1.0], [centre + 1.0]], dtype=F64),
-                           torch.full((2, 1, 1), 0.05, dtype=F64))
-
-
 def _feature_family(own1: GaussianMixture, own2: GaussianMixture) -> Family:
-    b0, b1 = _gaussian(0.0, 1.0), _gaussian(0.0, 1.0)
+    b0, b1 = gaussian_1d(0.0, 1.0), gaussian_1d(0.0, 1.0)
     return Family(BlockProduct([([0], b0), ([1], b1)]),
                   (BlockProduct([([0], own1), ([1], b1)]),
                    BlockProduct([([0], b0), ([1], own2)])),
@@ -125,20 +115,20 @@ CAUGHT = 1e-3
 
 
 def test_shear_with_mixture_blocks_is_caught() -> None:
-    assert _relative_spread(_feature_family(_bimodal(0.0), _bimodal(0.5)), SHEAR) > CAUGHT
+    assert _relative_spread(_feature_family(bimodal_1d(0.0), bimodal_1d(0.5)), SHEAR) > CAUGHT
 
 
 def test_gaussian_necessity_heteroscedastic_fails_under_shear() -> None:
     """Both blocks heteroscedastic (w_i ≠ v_i), ``(AAᵀ)_12 ≠ 0``: the characterization says
     the gap is nonzero — block-diagonality is necessary here."""
-    family = _feature_family(_gaussian(1.0, 2.0), _gaussian(-0.5, 3.0))
+    family = _feature_family(gaussian_1d(1.0, 2.0), gaussian_1d(-0.5, 3.0))
     assert _relative_spread(family, SHEAR) > CAUGHT
 
 
 def test_gaussian_shared_covariance_commutes_under_shear() -> None:
     """Shared variances (w_i = v_i): the characterization's exception, every ``t``
     (measured 6e-16)."""
-    family = _feature_family(_gaussian(1.0, 1.0), _gaussian(-0.5, 1.0))
+    family = _feature_family(gaussian_1d(1.0, 1.0), gaussian_1d(-0.5, 1.0))
     assert _relative_spread(family, SHEAR) <= ev.POINTWISE_RTOL
 
 
@@ -147,7 +137,7 @@ def test_gaussian_heteroscedastic_commutes_under_scaled_rotation() -> None:
     c, s = 0.6, 0.8
     matrix = torch.diag(torch.tensor([2.0, 0.5], dtype=F64)) @ torch.tensor(
         [[c, -s], [s, c]], dtype=F64)
-    family = _feature_family(_gaussian(1.0, 2.0), _gaussian(-0.5, 3.0))
+    family = _feature_family(gaussian_1d(1.0, 2.0), gaussian_1d(-0.5, 3.0))
     assert _relative_spread(family, matrix) <= ev.POINTWISE_RTOL
 
 
