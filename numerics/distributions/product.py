@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 
 import torch
 
@@ -42,7 +43,10 @@ def _flattened(blocks: Sequence[tuple[Sequence[int], Distribution]]
     """A product of products is one product: inner blocks are lifted, coordinates mapped."""
     out = []
     for coords, dist in blocks:
-        coords = coords.tolist() if isinstance(coords, torch.Tensor) else [int(c) for c in coords]
+        if isinstance(coords, torch.Tensor):
+            coords = coords.tolist()
+        elif not isinstance(coords, tuple):
+            coords = [int(c) for c in coords]
         if isinstance(dist, BlockProduct):
             out.extend(([coords[i] for i in inner], d)
                        for inner, d in zip(dist.keys, dist.dists, strict=True))
@@ -69,8 +73,12 @@ class BlockProduct(Distribution):
         self.dim = sum(len(c) for c in self.keys)
         if sorted(c for key in self.keys for c in key) != list(range(self.dim)):
             raise ValueError(f"block coords must partition 0..{self.dim - 1} (each once)")
-        self.coords = [torch.as_tensor(c, dtype=torch.long, device=self.device)
-                       for c in self.keys]
+
+    @cached_property
+    def coords(self) -> list[torch.Tensor]:
+        """The blocks' coordinates as index tensors (built on first use: most operations
+        need only ``keys``, and an FC family's k + 1 members hold k blocks each)."""
+        return [torch.as_tensor(c, dtype=torch.long, device=self.device) for c in self.keys]
 
     def __repr__(self) -> str:
         return f"BlockProduct(blocks={len(self.dists)}, dim={self.dim})"
