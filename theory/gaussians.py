@@ -30,8 +30,10 @@ def normal_pdf(x: sp.Expr, mean: sp.Expr, var: sp.Expr) -> sp.Expr:
 
 
 def inverse(m: sp.MatrixBase) -> sp.Matrix:
-    """``M⁻¹ = adj(M) / det(M)`` with the determinant factored (cheap for small symbolic M)."""
-    det = sp.factor(sp.expand(m.det()))
+    """``M⁻¹ = adj(M) / det(M)``, the determinant expanded. (Not factored: sympy's
+    multivariate factoring draws random evaluation points, and under some global random
+    states it ran for minutes.)"""
+    det = sp.expand(m.det())
     if det == 0:
         raise ValueError(f"matrix is singular: {m}")
     return m.adjugate() / det
