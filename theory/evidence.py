@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sympy as sp
+import sympy.core.random as sympy_random
 from sympy.core.function import AppliedUndef
 
 Status = Literal["proved", "refuted", "undecided"]
@@ -130,6 +131,13 @@ def _undefined_functions(expr: sp.Expr) -> dict[Any, int]:
     return {app.func: len(app.args) for app in expr.atoms(AppliedUndef)}
 
 
+def _reseed_sympy() -> None:
+    """Seed sympy's own random generator (used by multivariate factoring, inside
+    ``simplify`` and ``solveset``): unseeded, an unlucky draw once ran for minutes, and
+    the evidence must not depend on the process."""
+    sympy_random.seed(0)
+
+
 def numeric_check(
     diff: sp.Expr,
     *,
@@ -198,6 +206,7 @@ def prove_identity(
     are drawn first; every other free symbol is drawn too). Never returns ``"refuted"``:
     use :func:`refute_identity` with an explicit point for that.
     """
+    _reseed_sympy()
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
     if lhs == rhs:
         return SymbolicResult(claim, statement, "proved", "exact structural equality",
@@ -226,6 +235,7 @@ def prove_matrix_identity(
     label: str = "",
 ) -> SymbolicResult:
     """Entrywise :func:`prove_identity`; ``"proved"`` only if every entry is proved."""
+    _reseed_sympy()
     if lhs.shape != rhs.shape:
         raise ValueError(f"lhs has shape {lhs.shape} but rhs has shape {rhs.shape}")
     results = [
@@ -260,6 +270,7 @@ def refute_identity(
     after ``simplify``); ``"undecided"`` when the point does not separate the two sides or
     sympy cannot decide the sign — the identity is then *not* refuted by this point.
     """
+    _reseed_sympy()
     diff = sp.sympify(lhs) - sp.sympify(rhs)
     value = diff
     for key, val in at.items():
@@ -297,6 +308,7 @@ def refute_matrix_identity(
     ``where`` describes the point when the values were substituted before the call (then
     ``at`` may be empty); by default it lists ``at``.
     """
+    _reseed_sympy()
     if lhs.shape != rhs.shape:
         raise ValueError(f"lhs has shape {lhs.shape} but rhs has shape {rhs.shape}")
     diff = sp.simplify((lhs - rhs).subs(dict(at)))
@@ -332,6 +344,7 @@ def solution_set_result(
     ``"proved"`` when the set equals ``expected``; ``"refuted"`` when it is a different
     explicit set; ``"undecided"`` when ``solveset`` returns a ``ConditionSet`` (cannot solve).
     """
+    _reseed_sympy()
     sol = sp.solveset(sp.factor(expr), var, domain)
     if isinstance(sol, sp.ConditionSet):
         return SymbolicResult(claim, statement, "undecided", f"solveset gave {sol}",
