@@ -24,6 +24,7 @@ from hypothesis.errors import NoSuchExample
 
 from numerics import claims as ev
 from numerics import strategies as pst
+from numerics.checks import GRID_TOL
 from numerics.composition import NonNormalizable, product_exponents, weighted_exponents
 from numerics.diffeomorphisms import Affine
 from numerics.judge import TIME_POINTS
@@ -136,7 +137,7 @@ def _assert_same_law(p: ev.Pointwise, what: str) -> None:
     assert p.same_law, f"{what}: spread {p.spread:.3g}"
 
 
-def _exact(claim_id: str, strategy, check, examples: int = INSTANCES) -> Evidence:
+def _exact(strategy, check, examples: int = INSTANCES) -> Evidence:
     result = Evidence("holds", methods=["exact"])
     try:
         result.instances = for_all(strategy, check, examples)
@@ -149,7 +150,7 @@ def _exact(claim_id: str, strategy, check, examples: int = INSTANCES) -> Evidenc
 
 
 def run_c1() -> Evidence:
-    return _exact("C1", pst.fc_families(), lambda f: _assert_equal(
+    return _exact(pst.fc_families(), lambda f: _assert_equal(
         ev.c1_instance(f, _seeded()), "C[p] vs product form"))
 
 
@@ -157,7 +158,7 @@ def run_c2() -> Evidence:
     def check(f) -> None:
         for t in time_grid(f.process, TIMES):
             _assert_equal(ev.c2_instance(f, t, _seeded()), f"t={t:.3g}")
-    return _exact("C2", pst.fc_families(), check)
+    return _exact(pst.fc_families(), check)
 
 
 def run_c4() -> Evidence:
@@ -174,7 +175,7 @@ def run_c4() -> Evidence:
     small = pst.fc_families(min_dim=1, max_dim=2).flatmap(
         lambda f: st.tuples(st.just(f), pst.diffeomorphisms(f.dim)))
     wide = pst.fc_families().flatmap(lambda f: st.tuples(st.just(f), pst.linear_maps(f.dim)))
-    a, b = _exact("C4", small, nonlinear), _exact("C4", wide, linear)
+    a, b = _exact(small, nonlinear), _exact(wide, linear)
     return _merge(a, b)
 
 
@@ -185,14 +186,8 @@ def run_c6() -> Evidence:
     def check(args) -> None:
         f, diffeo = args
         gap = ev.c6_instance(f, diffeo)
-        assert gap <= ev_grid_tol(), f"grid gap {gap:.3g}"
-    return _exact("C6", two_d, check, examples=max(3, INSTANCES // 3))
-
-
-def ev_grid_tol() -> float:
-    from numerics.checks import GRID_TOL
-
-    return GRID_TOL
+        assert gap <= GRID_TOL, f"grid gap {gap:.3g}"
+    return _exact(two_d, check, examples=max(3, INSTANCES // 3))
 
 
 def _commutes(strategy_of_maps) -> Evidence:
@@ -204,7 +199,7 @@ def _commutes(strategy_of_maps) -> Evidence:
         pixel = pst.families_in_feature_space(f, matrix)
         for t in time_grid(f.process, TIMES):
             _assert_equal(ev.commutation_instance(pixel, t, _seeded()), f"t={t:.3g}")
-    return _exact("", families, check)
+    return _exact(families, check)
 
 
 def run_c7() -> Evidence:
@@ -231,7 +226,7 @@ def run_c10() -> Evidence:
         pixel = pst.families_in_feature_space(f, matrix)
         worst = ev.c10_instance(pixel)
         assert worst <= ev.COSINE_TOL, f"largest |cos(δ_i, δ_j)| {worst:.3g}"
-    return _exact("C10", families, check)
+    return _exact(families, check)
 
 
 C16_SIZES = [0.0, 0.05, 0.1, 0.2, 0.4, 0.8]
@@ -370,7 +365,7 @@ def _not_projective(f) -> bool:
     """A normalizable composition whose projective gap exceeds the grid tolerance (the
     loosest exact one). A non-normalizable instance is no counterexample: it has no law."""
     gap = _gap_or_none(f)
-    return gap is not None and gap > ev_grid_tol()
+    return gap is not None and gap > GRID_TOL
 
 
 def run_c11() -> Evidence:
