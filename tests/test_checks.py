@@ -37,6 +37,7 @@ from numerics.estimators import bandwidth_for
 from numerics.family import Family, FeatureMap
 from numerics.judge import check_family
 from numerics.metrics import EXACT_TOL, log_inner, mmd, normalized_l2
+from numerics.named_families import shear_family
 from numerics.processes import time_grid
 from projcomp.spec import load_family
 
@@ -261,15 +262,15 @@ def test_noise_commutes_for_a_rotated_bimodal_family() -> None:
 
 
 def test_noise_does_not_commute_for_the_shear() -> None:
-    """C9. Measured (closed-form normalized L2): 4.3e-3 at t = 0.02, 1.7e-2 at 0.04,
-    1.6e-2 at 0.08; 2.5e-8 at t = 1e-4 and exactly 0 at t = 0 (Theorem 6.1 holds at t0)."""
+    """C9. Measured (closed-form normalized L2): 0.71 at t = 0.02, 0.66 at 0.04, 0.42 at
+    0.08; 1.3e-3 at t = 1e-4 and exactly 0 at t = 0 (Theorem 6.1 holds at t0)."""
     family = example("shear_mixture")
     times = [0.0, 0.02, 0.04, 0.08]
     gaps = commutation(family, times)
     assert gaps[0].value <= EXACT_TOL
-    assert all(g.value > 1e-3 and g.exceeds(EXACT_TOL) for g in gaps[1:]), gaps
-    # the same family built here from its parts gives the same numbers
-    rebuilt = commutation(bimodal_feature_family(_t([[1.0, 1.0], [0.0, 1.0]])), times)
+    assert all(g.value > 0.1 and g.exceeds(EXACT_TOL) for g in gaps[1:]), gaps
+    # the bundled spec is the named family written out: the same numbers
+    rebuilt = commutation(shear_family(), times)
     assert all(math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=EXACT_TOL)
                for a, b in zip(gaps, rebuilt, strict=True))
 
