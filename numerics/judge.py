@@ -3,7 +3,10 @@
 Order of the verdict: ``non-normalizable`` (``Z = ∞``, THEORY §2) before anything else;
 ``fails-at-t0`` when ``C[p⃗]`` is not a projective composition (Definition 4.1); then
 ``fails-in-sampling`` when ``C[p⃗^t] ≠ N_t[C[p⃗]]`` at some ``t`` (so reverse diffusion
-with the combined scores does not target ``C[p⃗]``, C9); else ``works``.
+with the combined scores does not target ``C[p⃗]``, C9); else ``works``. When the sampling
+section ran (``numerics.sampling_check``), its calibrated result replaces the
+noise-commutation reading: ``works`` if the chosen sampler on the composed scores is
+indistinguishable from its oracle run, else ``fails-in-sampling`` (C3, C9, C13).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from numerics.checks import (
     tolerance,
     tolerance_reason,
 )
-from numerics.composition import NonNormalizable
+from numerics.composition import NonNormalizable, Unnormalized
 from numerics.distributions import Distribution
 from numerics.family import Family
 from numerics.metrics import EXACT_TOL
 from numerics.operators import Operator, OperatorComposition, operator_name, operator_properties
 from numerics.processes import time_grid
+from numerics.sampling_check import SamplingOptions, sampling_section
 from numerics.threads import single_threaded
 
 # Lemma 8.1 is an equality (cosines exactly 0 under orthogonal FC); the heuristic reads
@@ -40,8 +44,12 @@ TIME_POINTS = 12
 
 
 def check_family(family: Family, *, seed: int = 0, times: list[float] | None = None,
-                 operator: Operator | None = None) -> dict[str, Any]:
-    """Every distribution-level check of ``check`` as a dict (DESIGN.md keys).
+                 operator: Operator | None = None,
+                 sampling: SamplingOptions | None = None) -> dict[str, Any]:
+    """Every check of ``check`` as a dict (DESIGN.md keys): the distribution-level ones,
+    and the sampling section when ``sampling`` is given (else ``report["sampling"]`` is
+    ``None``). Sampling runs only where it can decide the verdict: ``C[p⃗]`` normalizable,
+    projective and in closed form (exact draws and noisy scores), with ``C`` itself.
 
     With ``operator`` (a user composition rule, ``numerics.operators``) the family is
     composed by it instead of ``C``, and ``report["operator"]`` lists which properties of
@@ -50,12 +58,26 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
     importance sampling assume it.
     """
     with single_threaded():
-        report = _check_family(family, seed, times, operator)
+        report, composition = _check_family(family, seed, times, operator)
         if operator is not None:
             report["operator"] = {
                 "name": operator_name(operator),
                 "properties": [asdict(p) for p in operator_properties(operator, seed=seed)]}
-        return report
+    if sampling is not None and composition is not None:
+        _add_sampling(report, composition, sampling, seed)
+    return report
+
+
+def _add_sampling(report: dict[str, Any], composition: tuple, options: SamplingOptions,
+                  seed: int) -> None:
+    family, result, lenses, compose_at = composition
+    if isinstance(result, Unnormalized):
+        report["sampling"] = {"holds": None, "skipped": "C[p] has no closed form here, so "
+                              "there are no exact draws or oracle scores to compare with"}
+        return
+    section = sampling_section(family, result, lenses, compose_at, options, seed=seed)
+    report["sampling"] = section
+    report["verdict"] = "works" if section["holds"] else "fails-in-sampling"
 
 
 def _check_family(family: Family, seed: int, times: list[float] | None,
@@ -84,7 +106,7 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     except NonNormalizable as err:
         report.update(normalizable=False, reason=str(err), projective=None,
                       noise_commutation=None, sampling=None, verdict="non-normalizable")
-        return report
+        return report, None
     lenses = partition if partition is not None else fc["candidate_blocks"]
     gaps = projective_gaps(family, result, lenses, generator)
     report["normalizable"] = True
@@ -94,7 +116,7 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     report["projective"] = _summary(gaps, "gaps")
     if not report["projective"]["holds"]:
         report.update(noise_commutation=None, sampling=None, verdict="fails-at-t0")
-        return report
+        return report, None
     times = times or time_grid(family.process, TIME_POINTS)
     commutation = noise_commutation_gaps(family, result, times, generator, compose_at)
     worst = max(range(len(times)), key=lambda i: commutation[i].value)
@@ -103,7 +125,7 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
         "worst_t": times[worst], "times": times}
     report["sampling"] = None
     report["verdict"] = "works" if report["noise_commutation"]["holds"] else "fails-in-sampling"
-    return report
+    return report, (None if operator is not None else (family, result, lenses, compose_at))
 
 
 def _partition(family: Family, feature: Family):

@@ -14,6 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from numerics.sampling_check import (
+    DEFAULT_SAMPLER,
+    DEFAULT_SAMPLES,
+    DEFAULT_STEPS,
+    SAMPLERS,
+    SamplingOptions,
+)
 from projcomp.render import render_check
 from projcomp.spec import SpecError, family_to_dict, load_family
 from theory.catalogue import CLAIMS
@@ -37,10 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="judge the composition of a family spec")
     check.add_argument("family", help="family spec (JSON, format projcomp.family/1)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.add_argument("--samples", type=_non_negative, default=0,
-                       help="samples for the sample-level checks (0 skips them; default 0)")
+    check.add_argument("--samples", type=_non_negative, default=DEFAULT_SAMPLES,
+                       help="samples per run of the sampling check (0 skips it; default "
+                            f"{DEFAULT_SAMPLES})")
+    check.add_argument("--steps", type=_positive, default=DEFAULT_STEPS,
+                       help=f"sampler steps (default {DEFAULT_STEPS})")
+    check.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                       help=f"sampler of the sampling check (default {DEFAULT_SAMPLER}; smc is "
+                            "the tempered SMC at t = 0)")
+    check.add_argument("--device", default="cpu",
+                       help="torch device of the sampling check, e.g. cuda (default cpu)")
     check.add_argument("--seed", type=int, default=0,
-                       help="seed of the estimators that sample (default 0)")
+                       help="seed of everything that samples (default 0)")
     check.add_argument("--operator", metavar="MODULE:FUNCTION",
                        help="compose with a user operator (or a registered name: "
                             "linear_combination, cfg_weighted, simple_product) and report "
@@ -83,9 +98,7 @@ def _non_negative(text: str) -> int:
 def _run_check(args: argparse.Namespace) -> int:
     from numerics.judge import check_family
 
-    if args.samples:
-        raise UsageError("--samples: sample-level checks need the samplers, which are not "
-                         "built yet; use --samples 0")
+    sampling = _sampling_options(args)
     operator = None
     if args.operator:
         from numerics.operators import load_operator
@@ -95,9 +108,26 @@ def _run_check(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(f"--operator: {err}") from None
     family = load_family(args.family)
-    report: dict[str, Any] = jsonable(check_family(family, seed=args.seed, operator=operator))
+    report: dict[str, Any] = jsonable(check_family(family, seed=args.seed, operator=operator,
+                                                   sampling=sampling))
     print(json.dumps(report, indent=2) if args.json else render_check(report))
     return 0
+
+
+def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
+    if args.samples == 0:
+        return None
+    if args.samples < 2:
+        raise UsageError("--samples: need at least 2 samples (or 0 to skip sampling)")
+    import torch
+
+    try:
+        device = torch.device(args.device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise UsageError(f"--device {args.device}: {err}") from None
+    return SamplingOptions(samples=args.samples, steps=args.steps, sampler=args.sampler,
+                           device=str(device))
 
 
 def jsonable(value: Any) -> Any:

@@ -42,6 +42,7 @@ def render_check(report: dict[str, Any]) -> str:
                          f"{_fmt(nc['max_gap'])} at t = {_fmt(nc['worst_t'])} ({nc['metric']}, "
                          f"tolerance {_fmt(nc['tolerance'])})")
             lines += [f"                note: {note}" for note in nc.get("notes", [])]
+    lines += _sampling_lines(report.get("sampling"))
     heur = report["heuristic"]
     worst = max((abs(c) for i, row in enumerate(heur["cosines"]) for j, c in enumerate(row)
                  if i != j), default=0.0)
@@ -54,3 +55,30 @@ def render_check(report: dict[str, Any]) -> str:
                      f"{_fmt(prop['max_gap'])} over {prop['instances']} instances")
     lines.append(f"verdict         {report['verdict']}")
     return "\n".join(lines)
+
+
+def _sampling_lines(section: dict[str, Any] | None) -> list[str]:
+    """The sampling section: the calibrated verdict, then per-lens distances to exact draws
+    of the composed and oracle runs beside the exact-vs-exact floor."""
+    if section is None:
+        return []
+    if section.get("holds") is None:
+        return [f"sampling        skipped: {section['skipped']}"]
+    test = section["test"]
+    verdict = "holds" if section["holds"] else "fails"
+    lines = [f"sampling        {verdict}: {section['method']}",
+             f"                composed vs oracle {_fmt(test['value'])} (threshold "
+             f"{_fmt(test['threshold'])}, p = {_fmt(test['p_value'])}, {test['statistic']})",
+             f"                per lens vs exact: composed [{_list(section['gaps'])}], oracle "
+             f"[{_list(section['oracle_gaps'])}], floor [{_list(section['floor'])}]"]
+    if "note" in section:
+        lines.append(f"                note: {section['note']}")
+    for name, alt in section.get("path_following", {}).items():
+        lines.append(f"                {name}: {'holds' if alt['holds'] else 'fails'} "
+                     f"(vs exact {_fmt(alt['joint'])}, floor {_fmt(alt['floor'])}, "
+                     f"{alt['score_evals']} score and {alt['density_evals']} density evals)")
+    return lines
+
+
+def _list(values: list[float]) -> str:
+    return ", ".join(_fmt(v) for v in values)

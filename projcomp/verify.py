@@ -1,9 +1,10 @@
 """``projcomp verify``: every claim of the catalogue on its embedded defaults.
 
 For each claim of ``theory.catalogue`` the runner collects the evidence that can run now:
-the sympy results of ``theory.proofs`` and exact checks over random families drawn by
+the sympy results of ``theory.proofs``, exact checks over random families drawn by
 ``numerics.strategies`` (positive claims: every instance must pass; negative claims: a
-counterexample is searched and shrunk by Hypothesis). The outcome is compared with
+counterexample is searched and shrunk by Hypothesis) and calibrated sampler runs on named
+families (``projcomp.verify_sampled``). The outcome is compared with
 THEORY.md's prediction; claims whose evidence all needs later work are ``pending``.
 """
 
@@ -13,7 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
@@ -30,24 +31,14 @@ from numerics.diffeomorphisms import Affine
 from numerics.judge import TIME_POINTS
 from numerics.processes import time_grid
 from numerics.threads import single_threaded
+from projcomp.evidence import Evidence
+from projcomp.verify_sampled import SAMPLED_RUNS, combined
 from theory.catalogue import CLAIMS, Claim
 
 # Instances per exact property and examples per counterexample search (embedded defaults).
 INSTANCES = 20
 SEARCH = 60
 TIMES = 3
-
-
-@dataclass
-class Evidence:
-    """What one claim's checks found."""
-
-    outcome: str  # holds | fails | pending | undecided
-    methods: list[str] = field(default_factory=list)
-    instances: int = 0
-    details: list[str] = field(default_factory=list)
-    counterexample: Any = None
-    curve: dict[str, Any] | None = None
 
 
 @dataclass
@@ -415,6 +406,10 @@ def run_claim(c: Claim) -> tuple[ClaimResult, Evidence]:
             evidence.outcome = "undecided"
         elif c.expected == "holds" and evidence.outcome == "pending":
             evidence.outcome = "holds" if statuses == {"proved"} else "undecided"
+    if "sampled" in c.active_methods:
+        sampled = SAMPLED_RUNS[c.id]()
+        evidence = sampled if evidence.outcome == "pending" else combined(
+            c.expected, [evidence, sampled])
     if not c.active_methods:
         evidence.outcome = "pending"
     result = ClaimResult(

@@ -26,11 +26,12 @@ def seeded() -> torch.Generator:
 
 
 def check_verdict(family: Family, tmp_path_factory) -> str:
-    """``projcomp check <spec> --json`` run in-process on ``family``; its verdict."""
+    """``projcomp check <spec> --json --samples 0`` run in-process on ``family``; its
+    distribution-level verdict (the sampling section is tested on named families)."""
     path = tmp_path_factory.mktemp("spec") / "family.json"
     path.write_text(json.dumps(family_to_dict(family)))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["check", str(path), "--json"])
+        status = main(["check", str(path), "--json", "--samples", "0"])
     assert status == 0
     return json.loads(out.getvalue())["verdict"]

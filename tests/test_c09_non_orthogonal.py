@@ -12,14 +12,19 @@ Evidence checked here:
   linear maps), *shrinks* it, and the shrunk instance is small (dimension ≤ 2, k = 2),
   its ``AAᵀ`` is not block-diagonal, the two sides agree at ``t = 0`` and differ at some
   ``t`` of the judge's grid by ``MARGIN`` times the metric's tolerance;
-- written as a family spec, ``projcomp check --json`` reports ``fails-in-sampling``;
+- written as a family spec, ``projcomp check --json --samples 0`` reports
+  ``fails-in-sampling`` (the distribution-level reading);
 - positive controls with the hypothesis restored: the same feature family under an
   orthogonal map, and the homoscedastic Gaussian variant (conditionals = background with
   shifted means) under the counterexample's own map, commute at every ``t`` and are
   reported ``works``;
 - symbolic (``theory.proofs.c9_shear``): shared covariance commutes for the shear and for
   a general symbolic ``A`` (proved), equality at ``t = 0`` (proved), the heteroscedastic
-  shear fails (refuted exactly) and the shear's vanishing set is ``{0}``.
+  shear fails (refuted exactly) and the shear's vanishing set is ``{0}``;
+- sampled (``numerics.sampled_claims.plain_failures``): on ``shear_family`` the
+  probability-flow ODE and the reverse SDE on the composed scores are rejected against
+  their oracle runs (calibrated test), put almost no mass on two of the four modes of
+  ``C[p⃗]``, while the oracle runs reach exact draws (level 1e-3 split over the two).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from numerics.checks import compose_c, composed, noise_commutation_gaps, toleran
 from numerics.distributions import BlockProduct, GaussianMixture
 from numerics.family import Family
 from numerics.judge import TIME_POINTS
+from numerics.named_families import shear_family
 from numerics.processes import time_grid
+from numerics.sampled_claims import plain_failures
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory import proofs
 from theory.catalogue import claim
@@ -149,3 +156,14 @@ def test_symbolic_status(symbolic, label: str) -> None:
 
 def test_symbolic_vanishing_set(symbolic) -> None:
     assert symbolic["C9.vanishing_set.shear"].solution == sp.FiniteSet(0)
+
+
+def test_sampled_composed_runs_miss_two_modes() -> None:
+    runs = plain_failures(shear_family())
+    assert [r["sampler"] for r in runs] == ["ode", "sde"]
+    for r in runs:
+        assert r["composed_rejected"] and r["oracle_reaches_target"], r
+        assert r["composed_vs_exact"] > 3 * r["floor"]  # measured 4.5–6× the floor
+        masses = r["composed_masses"]
+        assert masses[0] + masses[3] < 0.1  # target 0.5 on those two modes
+        assert all(abs(m - 0.25) < 0.05 for m in r["oracle_masses"])

@@ -170,7 +170,13 @@ def test_json_report_has_the_design_keys(name: str) -> None:
     assert isinstance(heuristic["cosines"], list) and len(heuristic["cosines"]) == k
     assert all(is_number_list(row, k) for row in heuristic["cosines"])
 
-    assert "sampling" in report and report["sampling"] is None  # --samples 0: not run
+    sampling = report["sampling"]
+    if report["verdict"] in ("fails-at-t0", "non-normalizable"):
+        assert sampling is None  # sampling runs only where it can decide the verdict
+    else:
+        assert isinstance(sampling["holds"], bool)
+        assert is_number_list(sampling["gaps"], k) and is_number_list(sampling["oracle_gaps"], k)
+        assert isinstance(sampling["method"], str) and sampling["method"]
 
     for key in ("projective", "noise_commutation"):
         assert key in report
@@ -201,7 +207,9 @@ def test_json_report_is_consistent_with_its_verdict(name: str) -> None:
     if verdict == "fails-at-t0":
         assert noise is None
         return
-    assert noise["holds"] is (verdict == "works")
+    sampling = report["sampling"]
+    # with sampling, its calibrated result decides; without, the commutation gap does
+    assert (sampling or noise)["holds"] is (verdict == "works")
     if "gaps" in noise and "times" in noise:  # extra keys, beyond the contract
         assert noise["max_gap"] == max(noise["gaps"])
         assert noise["worst_t"] == noise["times"][noise["gaps"].index(noise["max_gap"])]
@@ -218,19 +226,53 @@ def test_samples_zero_is_accepted() -> None:
     assert strict_json(out)["verdict"] == "works"
 
 
-@pytest.mark.parametrize("value", ["-1", "5", "many"])
+@pytest.mark.parametrize("value", ["-1", "1", "many"])
 def test_bad_samples_exit_2(value: str) -> None:
     status, out, err = run_main(["check", str(EXAMPLES / "fc.json"), "--samples", value])
     assert status == 2 and out == ""
     assert len(err.splitlines()) == 1 and "--samples" in err, err
 
 
+def test_samples_zero_skips_the_sampling_section() -> None:
+    status, out, _ = run_main(["check", str(EXAMPLES / "shear_mixture.json"), "--json",
+                               "--samples", "0"])
+    report = strict_json(out)
+    assert status == 0 and report["sampling"] is None
+    assert report["verdict"] == "fails-in-sampling"  # from the commutation gap alone
+
+
+def test_fc_family_sampling_holds_with_the_default_sampler() -> None:
+    sampling = report_of(str(EXAMPLES / "fc.json"))["sampling"]
+    assert sampling["holds"] and sampling["sampler"] == "ode" and sampling["samples"] == 2000
+    assert sampling["test"]["level"] == 0.01 and sampling["test"]["null_runs"] == 99
+    assert sampling["sampler_reaches_target"]
+
+
+def test_shear_family_fails_by_default_and_holds_with_tempered_smc() -> None:
+    default = report_of(str(EXAMPLES / "shear_mixture.json"))
+    assert default["sampling"]["holds"] is False
+    assert default["verdict"] == "fails-in-sampling"
+    status, out, err = run_main(["check", str(EXAMPLES / "shear_mixture.json"), "--json",
+                                 "--sampler", "smc"])
+    assert (status, err) == (0, "")
+    report = strict_json(out)
+    assert report["sampling"]["holds"] is True and report["verdict"] == "works"
+    beside = report["sampling"]["path_following"]
+    assert set(beside) == {"pc-mala", "pc-hmc", "path-smc"}
+    assert not any(run["holds"] for run in beside.values())  # C13(a)
+    assert all(run["score_evals"] > 0 and run["density_evals"] > 0 for run in beside.values())
+
+
 @pytest.mark.parametrize("argv, mentions", [
+    (["check", str(EXAMPLES / "fc.json"), "--sampler", "magic"], "--sampler"),
+    (["check", str(EXAMPLES / "fc.json"), "--device", "nowhere"], "--device"),
+    (["check", str(EXAMPLES / "fc.json"), "--steps", "0"], "--steps"),
     (["frobnicate"], "frobnicate"),
     (["check"], "family"),
     ([], "command"),
     (["check", "a.json", "--no-such-option"], "--no-such-option"),
-], ids=["unknown subcommand", "missing argument", "no command", "unknown option"])
+], ids=["unknown sampler", "unusable device", "zero steps", "unknown subcommand",
+        "missing argument", "no command", "unknown option"])
 def test_usage_errors_exit_2_with_one_line(argv: list[str], mentions: str) -> None:
     status, out, err = run_main(argv)
     assert status == 2 and out == ""

@@ -16,8 +16,6 @@ from typing import Literal
 Expected = Literal["holds", "fails"]
 Method = Literal["symbolic", "exact", "sampled"]
 
-SAMPLERS = "needs the samplers (issue 4)"
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -44,7 +42,7 @@ CLAIMS: tuple[Claim, ...] = (
           ("FC with partition M", "forward process x_t = a_t x + s_t ε"), "holds",
           ("symbolic", "exact")),
     Claim("C3", "FC ⇒ reverse diffusion with the combined scores samples C[p⃗]", "Thm 5.3",
-          ("FC", "step count → ∞"), "holds", ("sampled",), {"sampled": SAMPLERS}),
+          ("FC", "step count → ∞"), "holds", ("sampled",)),
     Claim("C4", "C[A♯p⃗] = A♯C[p⃗] for every diffeomorphism A", "Lemma 6.2",
           ("A a C¹-diffeomorphism",), "holds", ("symbolic", "exact")),
     Claim("C5", "the simple product is not equivariant under nonlinear A", "§6",
@@ -52,14 +50,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C6", "FC in feature space ⇒ projective w.r.t. Π_i(x) = A(x)|M_i", "Thm 6.1",
           ("A♯p⃗ FC with partition M",), "holds", ("exact",)),
     Claim("C7", "orthogonal A ⇒ noise commutes and sampling is exact", "§7",
-          ("A orthogonal", "A♯p⃗ FC"), "holds", ("symbolic", "exact", "sampled"),
-          {"sampled": SAMPLERS}),
+          ("A orthogonal", "A♯p⃗ FC"), "holds", ("symbolic", "exact", "sampled")),
     Claim("C8", "block-orthogonal linear A (A Aᵀ block-diagonal) suffices", "ext",
           ("A = D Q, D block-diagonal, Q orthogonal", "A♯p⃗ FC"), "holds",
           ("symbolic", "exact")),
     Claim("C9", "non-orthogonal A ⇒ noise commutation and sampling can fail", "Lemma 7.2",
           ("A linear, not block-orthogonal", "mixture or heteroscedastic blocks"), "fails",
-          ("symbolic", "exact", "sampled"), {"sampled": SAMPLERS}),
+          ("symbolic", "exact", "sampled")),
     Claim("C10", "orthogonal-FC ⇒ mean differences are orthogonal", "Lemma 8.1",
           ("A orthogonal", "A♯p⃗ FC"), "holds", ("symbolic", "exact")),
     Claim("C11", "Bayes composition (unconditional background) is not projective", "§3, Fig. 3",
@@ -67,8 +64,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C12", "without FC, C[p⃗] is in general not projective", "§5",
           ("FC dropped",), "fails", ("exact",)),
     Claim("C13", "path-following correctors cannot repair a C9 failure; t = 0 tempered SMC can",
-          "ext", ("C9 family with separated modes",), "holds", ("sampled",),
-          {"sampled": SAMPLERS}),
+          "ext", ("C9 family with separated modes",), "holds", ("sampled",)),
     Claim("C14", "weighted C_w with some w_i ≠ 1 is not projective", "ext",
           ("FC", "w_i ≠ 1"), "fails", ("symbolic", "exact")),
     Claim("C15", "predictive power of the Lemma 8.1 heuristic", "ext",

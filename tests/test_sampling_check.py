@@ -1,0 +1,109 @@
+"""The sampling section of ``check`` (numerics.sampling_check): composed targets, the
+named samplers, options and the section's contract.
+
+Failure budget: the one calibrated statistical assertion (an FC family's composed run
+accepted against its oracle run) has level 1e-3 — its false-failure probability for a
+fresh seed; everything else is exact or deterministic.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from numerics.composition import NonNormalizable
+from numerics.named_families import fc_family, shear_family
+from numerics.sampled_claims import setup
+from numerics.sampling_check import (
+    SAMPLERS,
+    SamplingOptions,
+    composed_target,
+    exact_target,
+    reference_gaussian,
+    sampling_section,
+)
+
+# float64 round-off of a few sums of exact scores of size O(10)
+ROUND_OFF = 1e-9
+
+
+def _points(dim: int, n: int = 64, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed),
+                       dtype=torch.float64)
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-3, 0.1, 0.7])
+def test_fc_composed_target_is_the_exact_noisy_target(t: float) -> None:
+    """C2: under FC the composed scores and densities are those of ``N_t[C[p⃗]]`` (the
+    densities up to a constant, which composing normalizes away)."""
+    s = setup(fc_family())
+    x = _points(5)
+    composed, exact = composed_target(s.family, s.compose_at), exact_target(
+        s.result, s.family.process)
+    assert torch.allclose(composed.score(x, t), exact.score(x, t), atol=ROUND_OFF)
+    diff = composed.log_prob(x, t) - exact.log_prob(x, t)
+    assert float(diff.max() - diff.min()) <= ROUND_OFF
+
+
+def test_non_normalizable_noisy_composition_falls_back_to_the_linear_combination() -> None:
+    """Where ``C[p⃗^t]`` has no normalizer the scores are still ``Σ e_m ∇log p_m^t``."""
+    family = setup(fc_family()).family
+
+    def refuse(_family):
+        raise NonNormalizable("test")
+
+    target = composed_target(family, refuse)
+    x, t = _points(5), 0.2
+    noisy = family.noised(t)
+    expected = sum(p.score(x) for p in noisy.conditionals) - (family.k - 1) * \
+        noisy.background.score(x)
+    assert torch.allclose(target.score(x, t), expected, atol=ROUND_OFF)
+
+
+def test_reference_covers_every_member() -> None:
+    family = shear_family()
+    mean, scale = reference_gaussian(family)
+    for p in family.members:
+        spread = float(torch.linalg.eigvalsh(p.covariance).max().sqrt())
+        assert float((p.mean - mean).norm()) + spread <= scale
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="unknown sampler"):
+        SamplingOptions(sampler="magic")
+    with pytest.raises(ValueError, match="samples >= 2"):
+        SamplingOptions(samples=1)
+    assert set(SAMPLERS) >= {"ode", "sde", "ancestral", "pc-mala", "pc-hmc", "path-smc", "smc"}
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_returns_the_section_contract(sampler: str) -> None:
+    """Small runs of every named sampler: the section's keys, shapes and costs."""
+    s = setup(fc_family())
+    options = SamplingOptions(samples=200, steps=8, sampler=sampler, level=0.1)
+    section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options,
+                               keep_samples=True)
+    assert isinstance(section["holds"], bool) and section["sampler"] == sampler
+    assert len(section["gaps"]) == len(section["oracle_gaps"]) == s.family.k
+    assert section["samples"]["composed"].shape == (200, 5)
+    assert section["samples"]["composed"].dtype == torch.float64
+    cost = section["cost"]["composed"]
+    assert cost["score_evals"] > 0
+    needs_density = sampler in ("pc-mala", "pc-hmc", "path-smc", "smc")
+    assert (cost["density_evals"] > 0) is needs_density
+    assert section["test"]["null_runs"] == 9 and section["test"]["level"] == 0.1
+
+
+def test_fc_composed_run_is_accepted_against_its_oracle() -> None:
+    s = setup(fc_family())
+    options = SamplingOptions(samples=1000, steps=32, level=1e-3)
+    section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options, seed=5)
+    assert section["holds"] and section["sampler_reaches_target"], section["test"]
+
+
+def test_same_seed_same_section() -> None:
+    s = setup(fc_family())
+    options = SamplingOptions(samples=100, steps=4, sampler="sde", level=0.1)
+    a, b = (sampling_section(s.family, s.result, s.lenses, s.compose_at, options, seed=3)
+            for _ in range(2))
+    assert a["test"]["value"] == b["test"]["value"] and a["gaps"] == b["gaps"]
