@@ -131,7 +131,9 @@ def shear_run(family: Family, sampler: str, calibration: Calibration, *,
               steps: int = DEFAULT_STEPS, seed: int = 0) -> dict[str, Any]:
     """The composed run of ``sampler`` against its oracle and exact draws, with the mode
     masses of both runs and their costs (C9, C13); ``calibration`` is for the law the
-    sampler aims at (:func:`calibration_for`) and sets the sample size and level."""
+    sampler aims at (:func:`calibration_for`) and sets the sample size and level.
+    ``"features"`` holds the composed run in feature coordinates ``(N, 2)`` (a tensor,
+    for figures)."""
     s = setup(family)
     options = SamplingOptions(calibration.n, steps, sampler, level=calibration.level)
     section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options,
@@ -149,7 +151,14 @@ def shear_run(family: Family, sampler: str, calibration: Calibration, *,
             "floor": section["joint"]["floor"],
             "composed_masses": mode_masses(family, runs["composed"]).tolist(),
             "oracle_masses": mode_masses(family, runs["oracle"]).tolist(),
-            "cost": section["cost"]["composed"], "info": section["composed_info"]}
+            "cost": section["cost"]["composed"], "info": section["composed_info"],
+            "features": _features(family, runs["composed"])}
+
+
+def _features(family: Family, x: torch.Tensor) -> torch.Tensor:
+    """``z = A x + c``: where the modes of the shear family are axis-aligned."""
+    fm = family.feature_map
+    return x.to(fm.matrix) @ fm.matrix.T + fm.offset
 
 
 def plain_failures(family: Family, *, samples: int = SAMPLES, level: float = LEVEL,

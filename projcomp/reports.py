@@ -54,6 +54,32 @@ def c16_figure(curve: dict[str, Any], path: Path) -> None:
     atomic.save_figure(path, fig)
 
 
+def samplers_figure(runs: dict[str, dict[str, Any]], path: Path) -> None:
+    """C13: each sampler's composed run in the shear family's feature coordinates, with
+    its mode masses (target ¼ each)."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(2.6 * len(runs), 2.9), sharex=True,
+                             sharey=True)
+    for ax, (name, run) in zip(axes, runs.items(), strict=True):
+        z = run["features"].numpy()
+        ax.scatter(z[:, 0], z[:, 1], s=1, alpha=0.3)
+        masses = run["composed_masses"]
+        ax.set_title(f"{name}\n" + " ".join(f"{m:.2f}" for m in masses), fontsize=8)
+        ax.set_xlabel("z₁")
+    axes[0].set_ylabel("z₂")
+    fig.suptitle("C13: composed runs on the shear family (mode masses −−, −+, +−, ++)",
+                 fontsize=9)
+    atomic.save_figure(path, fig)
+
+
+def _numbers(value: Any) -> Any:
+    """``value`` without its tensors (figures' data), for ``results.json``."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items() if not hasattr(v, "numpy")}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def write(results: list[tuple[ClaimResult, Evidence]], out: Path) -> None:
     """Write the report: every file atomically."""
     claims = [r for r, _ in results]
@@ -63,10 +89,17 @@ def write(results: list[tuple[ClaimResult, Evidence]], out: Path) -> None:
             name = f"{r.id.lower()}_gap_vs_violation.png"
             c16_figure(e.curve, out / name)
             figures.append((r.id, name))
+        if r.id == "C13" and e.sampling is not None:
+            name = "c13_samplers.png"
+            samplers_figure(e.sampling["runs"], out / name)
+            figures.append((r.id, name))
     doc = results_document(claims)
     for r, e in results:
+        entry = next(c for c in doc["claims"] if c["id"] == r.id)
         if e.curve is not None:
-            next(c for c in doc["claims"] if c["id"] == r.id)["curve"] = e.curve
+            entry["curve"] = e.curve
+        if e.sampling is not None:
+            entry["sampling"] = _numbers(e.sampling)
     atomic.write_json(out / "results.json", doc)
     failed = [r.id for r in claims if r.outcome != "pending" and not r.as_predicted]
     summary = ("All non-pending claims came out as predicted." if not failed
