@@ -70,12 +70,12 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
 
 def _add_sampling(report: dict[str, Any], composition: tuple, options: SamplingOptions,
                   seed: int) -> None:
-    family, result, lenses, compose_at = composition
+    family, result, lenses = composition
     if isinstance(result, Unnormalized):
         report["sampling"] = {"holds": None, "skipped": "C[p] has no closed form here, so "
                               "there are no exact draws or oracle scores to compare with"}
         return
-    section = sampling_section(family, result, lenses, compose_at, options, seed=seed)
+    section = sampling_section(family, result, lenses, options, seed=seed)
     report["sampling"] = section
     report["verdict"] = "works" if section["holds"] else "fails-in-sampling"
 
@@ -125,7 +125,7 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
         "worst_t": times[worst], "times": times}
     report["sampling"] = None
     report["verdict"] = "works" if report["noise_commutation"]["holds"] else "fails-in-sampling"
-    return report, (None if operator is not None else (family, result, lenses, compose_at))
+    return report, (None if operator is not None else (family, result, lenses))
 
 
 def _partition(family: Family, feature: Family):

@@ -112,7 +112,7 @@ def step_sweep(family: Family, *, sampler: str = "ode", steps=SWEEP_STEPS,
     at level ``level`` for the test at the largest step count."""
     s = setup(family)
     cal = calibration_for(s, sampler, samples, level, seed)
-    sections = [sampling_section(s.family, s.result, s.lenses, s.compose_at,
+    sections = [sampling_section(s.family, s.result, s.lenses,
                                  SamplingOptions(samples, n, sampler, level=level),
                                  seed=seed, calibration=cal) for n in steps]
     return Sweep(family.name, sampler, list(steps),
@@ -136,7 +136,7 @@ def shear_run(family: Family, sampler: str, calibration: Calibration, *,
     for figures)."""
     s = setup(family)
     options = SamplingOptions(calibration.n, steps, sampler, level=calibration.level)
-    section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options,
+    section = sampling_section(s.family, s.result, s.lenses, options,
                                seed=seed, calibration=calibration, keep_samples=True)
     runs = section.pop("samples")
     exact_vs = statistic(runs["composed"], runs["exact"], torch.Generator().manual_seed(seed))

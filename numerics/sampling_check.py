@@ -29,8 +29,9 @@ law, THEORY §2).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import torch
@@ -38,10 +39,11 @@ import torch
 from numerics import samplers as S
 from numerics import smc
 from numerics.calibration import Calibration, calibrate, statistic
-from numerics.composition import NonNormalizable
+from numerics.composition import NonNormalizable, compose
 from numerics.distributions import Distribution
 from numerics.family import Family
 from numerics.processes import ForwardProcess
+from numerics.threads import single_threaded
 
 Tensor = torch.Tensor
 Compose = Callable[[Family], Distribution]
@@ -51,6 +53,10 @@ DEFAULT_SAMPLES = 2000
 DEFAULT_STEPS = 100
 T_MIN = 1e-3
 CHECK_LEVEL = 1e-2
+# Below this many samples the per-step work is small and intra-op threads only add
+# synchronization: check's default 2000-sample pc-mala section took 4.8 s on one thread and
+# 18 s on two on this (busy) 2-core machine.
+SINGLE_THREAD_ROWS = 20000
 # Path samplers whose Metropolis/SMC steps need the log-density too.
 PATH_SAMPLERS = ("ode", "sde", "ancestral", "pc-langevin", "pc-mala", "pc-hmc", "path-smc")
 TEMPERED = "smc"
@@ -63,13 +69,15 @@ PATH_REPAIRS = ("pc-mala", "pc-hmc", "path-smc")
 class SamplingOptions:
     """What ``check --samples/--steps/--sampler/--device`` choose. ``level`` is the declared
     false-alarm rate of the verdict; ``check`` uses 1e-2 (99 null runs), the claims and
-    tests 1e-3 (999 null runs, the project's false-failure budget)."""
+    tests 1e-3 (999 null runs, the project's false-failure budget). ``progress`` prints
+    each run's progress to stderr (``check`` turns it on when stderr is a terminal)."""
 
     samples: int = DEFAULT_SAMPLES
     steps: int = DEFAULT_STEPS
     sampler: str = DEFAULT_SAMPLER
     device: str = "cpu"
     level: float = CHECK_LEVEL
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -99,15 +107,22 @@ class Run:
 
 
 # targets ------------------------------------------------------------------------------
-def composed_target(family: Family, compose_at: Compose) -> Target:
-    """``∇log C[p⃗^t]`` and ``log C[p⃗^t]`` (unnormalized) from the family's members."""
-    @lru_cache(maxsize=S.CACHE_TIMES)
+def composed_target(family: Family, composer: Compose = compose,
+                    device: str = "cpu") -> Target:
+    """``∇log C[p⃗^t]`` and ``log C[p⃗^t]`` (unnormalized) from the family's members.
+
+    ``C[p⃗^t]`` is built once per ``t`` by ``composer`` (``numerics.composition.compose``:
+    an FC family gives a block product, one evaluation per block) in float64 on the CPU,
+    then moved to ``device``; where it is not normalizable the members' scores are
+    combined directly. Every ``t`` is kept: a run visits ``steps + 1`` times (Heun twice).
+    """
+    @cache
     def at(t: float) -> Distribution | Family:
         noisy = family if t == 0.0 else family.noised(t)
         try:
-            return compose_at(noisy)
+            return _on(composer(noisy), device)
         except NonNormalizable:
-            return noisy
+            return noisy.with_members([_on(p, device) for p in noisy.members])
 
     def score(x: Tensor, t: float) -> Tensor:
         law = at(float(t))
@@ -124,6 +139,10 @@ def composed_target(family: Family, compose_at: Compose) -> Target:
     return Target(score, log_prob)
 
 
+def _on(law: Distribution, device: str) -> Distribution:
+    return law if device == "cpu" else law.to(device=device)
+
+
 def _combined(family: Family, of: Callable[[Distribution], Tensor]) -> Tensor:
     """``Σ_m e_m of(p_m)`` with ``e = (1 − Σw, w_1, ..., w_k)`` (THEORY §2)."""
     weights = family.effective_weights
@@ -133,9 +152,14 @@ def _combined(family: Family, of: Callable[[Distribution], Tensor]) -> Tensor:
     return total
 
 
-def exact_target(law: Distribution, process: ForwardProcess) -> Target:
-    """``∇log N_t[law]`` and ``log N_t[law]``: the oracle's callables."""
-    return Target(S.exact_score(law, process), S.exact_log_prob(law, process))
+def exact_target(law: Distribution, process: ForwardProcess, device: str = "cpu") -> Target:
+    """``∇log N_t[law]`` and ``log N_t[law]``: the oracle's callables (each ``t`` kept)."""
+    @cache
+    def at(t: float) -> Distribution:
+        return _on(law.noised(t, process), device)
+
+    return Target(lambda x, t: at(float(t)).score(x).to(x),
+                  lambda x, t: at(float(t)).log_prob(x).to(x))
 
 
 def reference_gaussian(family: Family) -> tuple[Tensor, float]:
@@ -156,22 +180,31 @@ def aimed_law(result: Distribution, sampler: str, process: ForwardProcess) -> Di
     return result if sampler == TEMPERED else result.noised(T_MIN, process)
 
 
-def sampling_section(family: Family, result: Distribution, lenses, compose_at: Compose,
-                     options: SamplingOptions, seed: int = 0,
-                     calibration: Calibration | None = None,
+def sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
+                     seed: int = 0, calibration: Calibration | None = None,
                      keep_samples: bool = False) -> dict[str, Any]:
     """The ``sampling`` entry of ``check`` (module docstring) for a normalizable
-    ``result = C[p⃗]`` with exact samples and noisy scores. ``calibration`` reuses null
+    ``result = C[p⃗]`` with exact samples and noisy scores. Up to ``SINGLE_THREAD_ROWS``
+    samples torch runs on one thread (``numerics.threads``). ``calibration`` reuses null
     runs made for the same target, sample size and level (e.g. across step counts);
     ``keep_samples`` adds ``"samples": {"composed", "oracle", "exact"}`` (tensors)."""
+    threads = single_threaded() if options.samples <= SINGLE_THREAD_ROWS else nullcontext()
+    with threads:
+        return _sampling_section(family, result, lenses, options, seed, calibration,
+                                 keep_samples)
+
+
+def _sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
+                      seed: int, calibration: Calibration | None,
+                      keep_samples: bool) -> dict[str, Any]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
     generator = torch.Generator().manual_seed(seed)
     aimed = aimed_law(result, sampler, family.process)
     reference = reference_gaussian(family)
-    run = _runner(sampler, family, samples, steps, reference, device)
-    composed = run(composed_target(family, compose_at), _seeded(seed, 1))
-    oracle = run(exact_target(result, family.process), _seeded(seed, 2))
+    run = _runner(sampler, family, options, reference)
+    composed = run(composed_target(family, device=device), _seeded(seed, 1, device))
+    oracle = run(exact_target(result, family.process, device), _seeded(seed, 2, device))
     exact, exact2 = (aimed.sample(samples, generator) for _ in range(2))
     if calibration is None:
         calibration = calibrate(aimed.sample, samples, generator, level)
@@ -203,7 +236,7 @@ def sampling_section(family: Family, result: Distribution, lenses, compose_at: C
         "device": device,
     }
     if sampler == TEMPERED:
-        section["path_following"] = path_following(family, result, compose_at, options, seed)
+        section["path_following"] = path_following(family, result, options, seed)
     if keep_samples:
         section["samples"] = {"composed": x, "oracle": y, "exact": exact}
     if not reaches:
@@ -212,8 +245,8 @@ def sampling_section(family: Family, result: Distribution, lenses, compose_at: C
     return section
 
 
-def path_following(family: Family, result: Distribution, compose_at: Compose,
-                   options: SamplingOptions, seed: int) -> dict[str, dict[str, Any]]:
+def path_following(family: Family, result: Distribution, options: SamplingOptions,
+                   seed: int) -> dict[str, dict[str, Any]]:
     """The path-following repairs' composed runs against exact draws of
     ``N_{t_min}[C[p⃗]]`` (C13(a)), reported beside a tempered-SMC run: per sampler
     ``holds`` (the calibrated test), the joint distance, the floor and the cost."""
@@ -225,8 +258,9 @@ def path_following(family: Family, result: Distribution, compose_at: Compose,
     reference = reference_gaussian(family)
     out = {}
     for i, name in enumerate(PATH_REPAIRS):
-        run = _runner(name, family, options.samples, options.steps, reference,
-                      options.device)(composed_target(family, compose_at), _seeded(seed, 4 + i))
+        target = composed_target(family, device=options.device)
+        run = _runner(name, family, options, reference)(target,
+                                                        _seeded(seed, 4 + i, options.device))
         value = statistic(run.x.to(exact), exact, generator)
         out[name] = {"holds": not calibration.rejects(value), "joint": value, "floor": floor,
                      "threshold": calibration.threshold, **_cost(run)}
@@ -239,8 +273,9 @@ def _length(sampler: str, steps: int, run: Run) -> str:
     return f"{steps} steps"
 
 
-def _seeded(seed: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(1_000_003 * seed + stream)
+def _seeded(seed: int, stream: int, device: str = "cpu") -> torch.Generator:
+    """Independent streams per run; a sampler's draws need a generator on its device."""
+    return torch.Generator(device=device).manual_seed(1_000_003 * seed + stream)
 
 
 def _cost(run: Run) -> dict[str, int]:
@@ -287,16 +322,23 @@ def describe(sampler: str) -> str:
 Runner = Callable[[Target, torch.Generator], Run]
 
 
-def _runner(sampler: str, family: Family, n: int, steps: int, reference: tuple[Tensor, float],
-            device: str) -> Runner:
-    """``(target, generator) -> Run`` for the named sampler, float64 on ``device``.
+def _runner(sampler: str, family: Family, options: SamplingOptions,
+            reference: tuple[Tensor, float]) -> Runner:
+    """``(target, generator) -> Run`` for the named sampler, float64 on ``options.device``.
 
-    Path samplers run ``steps`` steps on a geometric time grid from ``T`` to ``T_MIN``;
-    path SMC ends with a systematic resampling when its weights are not yet uniform, so
-    every run returns ``n`` equally weighted points. The tempered SMC's stage count is
-    adaptive (``steps`` does not apply); it makes ``MALA_SWEEPS`` MALA sweeps per stage.
+    Path samplers run ``steps`` steps on a geometric time grid from ``T`` to ``T_MIN``, in
+    chunks of ``CHUNK`` particles (work arrays stay ``CHUNK × n``, so ``N = 10⁶`` fits in a
+    few GB); path SMC ends with a systematic resampling when its weights are not yet
+    uniform, so every run returns ``N`` equally weighted points. The tempered SMC's stage
+    count is adaptive (``steps`` does not apply); it makes ``MALA_SWEEPS`` MALA sweeps per
+    stage. With ``options.progress`` the path samplers print progress to stderr (the tempered
+SMC's few adaptive stages need none).
     """
-    process, dim = family.process, family.dim
+    process, n, device = family.process, options.samples, options.device
+    times = S.geometric_times(process, options.steps, T_MIN)
+
+    def progress(label: str, total: int) -> S.Callback | None:
+        return S.progress(total, f"{sampler} {label}") if options.progress else None
 
     def run(target: Target, generator: torch.Generator) -> Run:
         if sampler == TEMPERED:
@@ -305,33 +347,47 @@ def _runner(sampler: str, family: Family, n: int, steps: int, reference: tuple[T
                                    mala_steps=MALA_SWEEPS)
             return Run(out.x, out.score_evals, out.density_evals,
                        {"stages": len(out.ess), "acceptance": _mean(out.acceptance)})
-        x_T = S.prior_sample(n, dim, process, generator, device=device)
-        times = S.geometric_times(process, steps, T_MIN)
-        if sampler in PLAIN:
-            score = S.counted(target.score)
-            x = PLAIN[sampler](score, x_T, times, process, generator)
-            return Run(x, score.rows, 0, {})
+        x_T = S.prior_sample(n, family.dim, process, generator, device=device)
         if sampler == "path-smc":
-            out = smc.path_smc(target.score, target.log_prob, x_T, times, process, generator)
+            out = smc.path_smc(target.score, target.log_prob, x_T, times, process, generator,
+                               callback=progress("step", options.steps))
             x = out.x[smc.systematic_resample(out.log_weights, generator)]
             return Run(x, out.score_evals, out.density_evals,
                        {"resamplings": out.resamplings, "final_ess": float(out.ess[-1]),
                         "acceptance": _mean(out.acceptance)})
-        out = S.predictor_corrector(target.score, x_T, times, process, generator,
-                                    corrector=sampler.removeprefix("pc-"),
-                                    log_prob=target.log_prob)
-        return Run(out.x, out.score_evals, out.density_evals,
-                   {"acceptance": _mean(out.acceptance)})
+        parts = [_path_run(sampler, target, chunk, times, process, generator,
+                           progress(f"chunk {i + 1}/{-(-n // CHUNK)}, step", options.steps))
+                 for i, chunk in enumerate(x_T.split(CHUNK))]
+        rates = [p.info["acceptance"] for p in parts if p.info.get("acceptance") is not None]
+        return Run(torch.cat([p.x for p in parts]), sum(p.score_evals for p in parts),
+                   sum(p.density_evals for p in parts),
+                   {"acceptance": sum(rates) / len(rates)} if rates else {})
 
     return run
 
 
+def _path_run(sampler: str, target: Target, x_T: Tensor, times: Tensor,
+              process: ForwardProcess, generator: torch.Generator,
+              callback: S.Callback | None) -> Run:
+    """One chunk of a plain or predictor–corrector path sampler."""
+    if sampler in PLAIN:
+        score = S.counted(target.score)
+        return Run(PLAIN[sampler](score, x_T, times, process, generator, callback),
+                   score.rows, 0, {})
+    out = S.predictor_corrector(target.score, x_T, times, process, generator,
+                                corrector=sampler.removeprefix("pc-"),
+                                log_prob=target.log_prob, callback=callback)
+    return Run(out.x, out.score_evals, out.density_evals, {"acceptance": _mean(out.acceptance)})
+
+
 PLAIN: dict[str, Callable[..., Tensor]] = {
-    "ode": lambda score, x, times, process, _: S.probability_flow_heun(score, x, times, process),
+    "ode": lambda score, x, times, process, _, callback: S.probability_flow_heun(
+        score, x, times, process, callback),
     "sde": S.reverse_sde_euler,
     "ancestral": S.ancestral,
 }
 MALA_SWEEPS = 5
+CHUNK = 65536
 
 
 def _mean(values: Tensor | None) -> float | None:

@@ -127,7 +127,7 @@ def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
     except (RuntimeError, AssertionError) as err:
         raise UsageError(f"--device {args.device}: {err}") from None
     return SamplingOptions(samples=args.samples, steps=args.steps, sampler=args.sampler,
-                           device=str(device))
+                           device=str(device), progress=sys.stderr.isatty())
 
 
 def jsonable(value: Any) -> Any:

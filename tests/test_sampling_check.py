@@ -38,7 +38,7 @@ def test_fc_composed_target_is_the_exact_noisy_target(t: float) -> None:
     densities up to a constant, which composing normalizes away)."""
     s = setup(fc_family())
     x = _points(5)
-    composed, exact = composed_target(s.family, s.compose_at), exact_target(
+    composed, exact = composed_target(s.family), exact_target(
         s.result, s.family.process)
     assert torch.allclose(composed.score(x, t), exact.score(x, t), atol=ROUND_OFF)
     diff = composed.log_prob(x, t) - exact.log_prob(x, t)
@@ -81,7 +81,7 @@ def test_every_sampler_returns_the_section_contract(sampler: str) -> None:
     """Small runs of every named sampler: the section's keys, shapes and costs."""
     s = setup(fc_family())
     options = SamplingOptions(samples=200, steps=8, sampler=sampler, level=0.1)
-    section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options,
+    section = sampling_section(s.family, s.result, s.lenses, options,
                                keep_samples=True)
     assert isinstance(section["holds"], bool) and section["sampler"] == sampler
     assert len(section["gaps"]) == len(section["oracle_gaps"]) == s.family.k
@@ -97,13 +97,13 @@ def test_every_sampler_returns_the_section_contract(sampler: str) -> None:
 def test_fc_composed_run_is_accepted_against_its_oracle() -> None:
     s = setup(fc_family())
     options = SamplingOptions(samples=1000, steps=32, level=1e-3)
-    section = sampling_section(s.family, s.result, s.lenses, s.compose_at, options, seed=5)
+    section = sampling_section(s.family, s.result, s.lenses, options, seed=5)
     assert section["holds"] and section["sampler_reaches_target"], section["test"]
 
 
 def test_same_seed_same_section() -> None:
     s = setup(fc_family())
     options = SamplingOptions(samples=100, steps=4, sampler="sde", level=0.1)
-    a, b = (sampling_section(s.family, s.result, s.lenses, s.compose_at, options, seed=3)
+    a, b = (sampling_section(s.family, s.result, s.lenses, options, seed=3)
             for _ in range(2))
     assert a["test"]["value"] == b["test"]["value"] and a["gaps"] == b["gaps"]
