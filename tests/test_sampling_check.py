@@ -99,6 +99,16 @@ def test_fc_composed_run_is_accepted_against_its_oracle() -> None:
     options = SamplingOptions(samples=1000, steps=32, level=1e-3)
     section = sampling_section(s.family, s.result, s.lenses, options, seed=5)
     assert section["holds"] and section["sampler_reaches_target"], section["test"]
+    assert section["calibrated"] and "note" not in section
+
+
+def test_an_unconverged_sampler_is_flagged_uncalibrated() -> None:
+    """One ODE step cannot reach the target: the report says the level is not guaranteed."""
+    s = setup(fc_family())
+    options = SamplingOptions(samples=500, steps=1, level=0.01)
+    section = sampling_section(s.family, s.result, s.lenses, options, seed=1)
+    assert not section["sampler_reaches_target"] and not section["calibrated"]
+    assert "not guaranteed" in section["note"]
 
 
 def test_same_seed_same_section() -> None:
