@@ -25,7 +25,10 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
+	$(PY) -m pip install -q -e ".[dev,bench]"
 	$(PY) benchmarks/bench_check.py
+	$(PY) benchmarks/bench_sampling.py
+	$(PY) benchmarks/bench_calibration.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
 import torch
 
 from numerics import samplers as S
@@ -201,7 +202,7 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
                       keep_samples: bool) -> dict[str, Any]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
-    generator = torch.Generator().manual_seed(seed)
+    generator = _seeded(seed, 0)
     aimed = aimed_law(result, sampler, family.process)
     reference = reference_gaussian(family)
     run = _runner(sampler, family, options, reference)
@@ -280,8 +281,10 @@ def _length(sampler: str, steps: int, run: Run) -> str:
 
 
 def _seeded(seed: int, stream: int, device: str = "cpu") -> torch.Generator:
-    """Independent streams per run; a sampler's draws need a generator on its device."""
-    return torch.Generator(device=device).manual_seed(1_000_003 * seed + stream)
+    """Stream ``stream`` of seed ``seed``: ``SeedSequence`` mixes the pair, so no stream of
+    one seed is another seed's stream; on ``device``, where a sampler's draws are made."""
+    state = int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0])
+    return torch.Generator(device=device).manual_seed(state)
 
 
 def _cost(run: Run) -> dict[str, int]:

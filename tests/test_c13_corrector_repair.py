@@ -10,8 +10,9 @@ of the four modes with mass below 1e-4 while they are separated), 2000 samples e
   ``s_t ≈ 0.1`` is below 1e-5, so a path-following sampler with N = 2000 particles keeps
   none there in expectation (N · mass ≪ 1);
 - each path-following repair's composed run is rejected against exact draws by the
-  calibrated test (level 1e-3), its mode masses stay near (0, ½, ½, 0), and it closes
-  at most half of the plain reverse SDE's gap;
+  calibrated test (level 1e-3), some mode's mass is off by more than 0.1 (the correctors
+  leave about (0, ½, ½, 0); path SMC is erratic, as THEORY says), and it closes at most
+  half of the plain reverse SDE's gap;
 - tempered SMC's composed run passes the same test, puts 0.25 ± 0.05 on every mode and
   closes at least 80 % of the gap, at a fraction of the path samplers' cost in score and
   density evaluations;
@@ -66,8 +67,10 @@ def test_path_following_repairs_fail(verified) -> None:
         run = runs[name]
         assert not run["composed_reaches_target"], name
         assert run["oracle_reaches_target"], name  # the sampler works on the right path
-        # the modes with z1 z2 > 0 stay nearly empty (target 0.25 each)
-        assert run["composed_masses"][0] + run["composed_masses"][3] < 0.1, name
+        # some mode is off by far more than sampling noise (target 0.25 each; binomial sd
+        # 0.01 at N = 2000): the PC correctors leave (0, ½, ½, 0), path SMC is erratic
+        # (THEORY: anywhere between 0 and 0.51 per mode)
+        assert max(abs(m - 0.25) for m in run["composed_masses"]) > 0.1, name
         assert run["gap_closed"] < 0.5, name
 
 
