@@ -3,7 +3,8 @@
 Shapes: a distribution on ``R^n`` has ``event_shape = (n,)``. ``log_prob`` maps
 ``(..., n) -> (...)``, ``score`` maps ``(..., n) -> (..., n)``, ``sample(N)`` returns
 ``(N, n)``. Computation is in the distribution's own dtype and device (float64 by
-default for exact checks).
+default for exact checks); ``to(dtype, device)`` gives a copy in another one (float32 or a
+GPU for fast sampling), its parameters rounded from the float64 ones.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ class Distribution:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` independent draws, shape ``(n, dim)``."""
+        raise NotImplementedError
+
+    def to(self, dtype: torch.dtype | None = None,
+           device: torch.device | str | None = None) -> Distribution:
+        """The same law computed in ``dtype`` on ``device`` (``None`` keeps the current one);
+        ``self`` when nothing changes. Derived quantities (factorizations, inverses) are
+        computed in the current dtype and then cast."""
         raise NotImplementedError
 
     def convolved(self, a: float, noise_cov: torch.Tensor | float) -> Distribution:
@@ -117,6 +125,16 @@ def check_coords(coords: Sequence[int], n: int) -> list[int]:
     if len(set(wanted)) != len(wanted) or any(not 0 <= c < n for c in wanted):
         raise ValueError(f"marginal coords {wanted} must be distinct and in 0..{n - 1}")
     return wanted
+
+
+def conversion_target(dist: Distribution, dtype: torch.dtype | None,
+                      device: torch.device | str | None) -> tuple[torch.dtype, torch.device]:
+    """``(dtype, device)`` for ``dist.to(dtype, device)``: ``None`` keeps ``dist``'s own;
+    raises ``ValueError`` for a dtype that is not floating point."""
+    dtype = dist.dtype if dtype is None else dtype
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+    return dtype, dist.device if device is None else torch.device(device)
 
 
 def noise_matrix(noise_cov: torch.Tensor | float, n: int, like: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ and it refuses past ``MAX_COMPONENTS``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from functools import cached_property
@@ -20,6 +21,7 @@ from numerics.distributions.base import (
     ExpansionTooLarge,
     check_coords,
     check_full_row_rank,
+    conversion_target,
     noise_matrix,
 )
 from numerics.distributions.mixture import GaussianMixture
@@ -96,14 +98,29 @@ class BlockProduct(Distribution):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_points(torch.as_tensor(x))
-        return sum(d.log_prob(x[..., c]) for c, d in zip(self.coords, self.dists, strict=True))
+        return sum(d.log_prob(x[..., c]) for c, d in zip(self._selectors, self.dists, strict=True))
+
+    @cached_property
+    def _selectors(self) -> list[slice | torch.Tensor]:
+        """Each block's coordinates as a slice when they are consecutive and increasing
+        (``x[..., slice]`` is a view, no gather), else as an index tensor."""
+        return [slice(c[0], c[-1] + 1) if list(c) == list(range(c[0], c[-1] + 1)) else idx
+                for c, idx in zip(self.keys, self.coords, strict=True)]
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_points(torch.as_tensor(x))
         out = torch.empty_like(x)
-        for c, d in zip(self.coords, self.dists, strict=True):
+        for c, d in zip(self._selectors, self.dists, strict=True):
             out[..., c] = d.score(x[..., c])
         return out
+
+    def to(self, dtype: torch.dtype | None = None,
+           device: torch.device | str | None = None) -> BlockProduct:
+        """Block by block (``Distribution.to``)."""
+        dtype, device = conversion_target(self, dtype, device)
+        if dtype == self.dtype and device == self.device:
+            return self
+        return self._with([d.to(dtype, device) for d in self.dists])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         out = torch.empty(n, self.dim, dtype=self.dtype, device=self.device)
@@ -225,6 +242,20 @@ class LinearPushforward(Distribution):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.base.sample(n, generator) @ self.matrix.T + self.offset
+
+    def to(self, dtype: torch.dtype | None = None,
+           device: torch.device | str | None = None) -> LinearPushforward:
+        """The base converted, and ``A``, ``c``, ``A⁻¹``, ``log|det A|`` cast from the
+        current dtype (``Distribution.to``)."""
+        dtype, device = conversion_target(self, dtype, device)
+        if dtype == self.dtype and device == self.device:
+            return self
+        out = copy.copy(self)
+        out.base = self.base.to(dtype, device)
+        for name in ("matrix", "offset", "inverse", "log_abs_det"):
+            setattr(out, name, getattr(self, name).to(dtype=dtype, device=device))
+        out.dtype, out.device = dtype, out.base.device
+        return out
 
     def pulled_noise(self, noise_cov) -> torch.Tensor:
         """``A⁻¹ Cov(η) A⁻ᵀ``: the noise as seen by the base."""
