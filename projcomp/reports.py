@@ -68,6 +68,7 @@ def samplers_figure(runs: dict[str, dict[str, Any]], path: Path) -> None:
     axes[0].set_ylabel("z₂")
     fig.suptitle("C13: composed runs on the shear family (mode masses −−, −+, +−, ++)",
                  fontsize=9)
+    fig.subplots_adjust(top=0.74, bottom=0.16)
     atomic.save_figure(path, fig)
 
 
