@@ -21,6 +21,7 @@ from numerics.sampling_check import (
     SAMPLERS,
     SamplingOptions,
 )
+from projcomp.experiments import EXPERIMENTS
 from projcomp.render import render_check
 from projcomp.spec import SpecError, family_to_dict, load_family
 from theory.catalogue import CLAIMS
@@ -75,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", type=Path, default=Path("reports/counterexamples"),
                         help="report folder (default reports/counterexamples)")
     search.set_defaults(run=_run_counterexamples)
+    experiment = commands.add_parser("experiment",
+                                     help="the paper's experiments in miniature (THEORY §8)")
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS))
+    experiment.add_argument("--quick", action="store_true",
+                            help="a smaller run (under 2 minutes on 2 cores)")
+    experiment.add_argument("--json", action="store_true", help="print results.json")
+    experiment.add_argument("--out", type=Path,
+                            help="report folder (default reports/experiments/NAME)")
+    experiment.set_defaults(run=_run_experiment)
     return parser
 
 
@@ -170,6 +180,18 @@ def _run_counterexamples(args: argparse.Namespace) -> int:
                   f"{args.out / (claim_id + '.md')}")
         else:
             print(f"{claim_id}: no counterexample in {args.max_examples} instances")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from projcomp import experiments
+
+    out = args.out if args.out is not None else Path("reports/experiments") / args.name
+    results = experiments.run(args.name, out, quick=args.quick)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"report: {out / 'index.md'}")
     return 0
 
 
