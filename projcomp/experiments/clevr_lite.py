@@ -184,9 +184,10 @@ EXPLANATIONS = {
         "brightness about 1/k. The counting rule sees them for k = 1 and mostly for k = 2 "
         "(brightness ≈ 0.5, at the threshold) and never beyond: the count falls with k "
         "(§8(b)). The brightness column reads about 0.03 on an empty cell (the largest of "
-        "four noisy template projections); beyond that the sampled brightness sits above "
-        "1/k by the sampler's discretization error, which grows with k (k = 9: 0.22 with 30 "
-        "ODE steps, 0.12 with 100)."),
+        "four noisy template projections); beyond that the sampled brightness exceeds 1/k "
+        "only by the sampler's discretization error, which grows with k and shrinks with "
+        "the steps (k = 9 reads 0.12 with the full run's 100 ODE steps, 0.22 with the quick "
+        "run's 30)."),
     "cluttered": (
         "Cluttered conditionals ('object at ℓ plus 0..3 others at distinct random cells') "
         "with the cluttered background are FC only approximately: drawing clutter without "
