@@ -226,14 +226,20 @@ class Accuracy:
         # one more exact set: the ratio a perfect sampler gets
         self.exact_ratio = self.ratio(target.sample(n, g).to(dtype=dtype, device=device))
 
-    def _sorted(self, x: Tensor) -> Tensor:
-        return torch.sort(x @ self.directions.T, dim=0).values
+    def _sorted(self, x: Tensor) -> np.ndarray:
+        """Sorted projections ``(DIRECTIONS, N)``, float64, sorted by numpy along contiguous
+        rows (torch's CPU sort of the same array measured 8–20× slower)."""
+        projected = (self.directions @ x.to(self.directions).T).to(device="cpu",
+                                                                  dtype=torch.float64)
+        return np.sort(projected.numpy(), axis=1)
 
     def _distance(self, x: Tensor, j: int) -> float:
-        return float((self._sorted(x) - self.sorted_refs[j]).square().mean().sqrt())
+        return float(np.sqrt(np.mean(np.square(self._sorted(x) - self.sorted_refs[j]))))
 
     def ratio(self, x: Tensor) -> float:
-        return statistics.fmean(self._distance(x, j) for j in range(REFERENCES)) / self.floor
+        mine = self._sorted(x)
+        return statistics.fmean(float(np.sqrt(np.mean(np.square(mine - ref))))
+                                for ref in self.sorted_refs) / self.floor
 
 
 def timed_runs(method: str, sample: Callable[[int], Tensor], score: TimedScore,
@@ -365,11 +371,12 @@ def markdown(report: dict) -> str:
         "per run |", "|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         ratios = r["ratios"]
-        se = statistics.stdev(ratios) / math.sqrt(len(ratios)) if len(ratios) > 1 else math.nan
+        spread = (f" ± {statistics.stdev(ratios) / math.sqrt(len(ratios)):.3f}"
+                  if len(ratios) > 1 else " (one run)")
         lines.append(
             f"| {r['method']} | {r['dtype']} | {r['steps']} | {r['score_calls']} | "
             f"{r['seconds']:.2f} | {r['score_seconds'] / r['seconds']:.0%} | "
-            f"{statistics.fmean(ratios):.3f} ± {se:.3f} | "
+            f"{statistics.fmean(ratios):.3f}{spread} | "
             f"{', '.join(f'{v:.3f}' for v in ratios)} |")
     s = report["summary"]
     lines += ["", f"## At the floor (mean SW2 ratio ≤ {TARGET_RATIO:.2f})", ""]
