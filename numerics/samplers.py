@@ -235,21 +235,6 @@ def choose(registry: dict[str, Any], name: str, what: str) -> Any:
 
 
 # samplers -----------------------------------------------------------------------------
-@torch.no_grad()
-def _predict(kernel: Callable[..., tuple[Tensor, float]], score: Score, x_T: Tensor,
-             times: Tensor, process: ForwardProcess, generator: torch.Generator,
-             callback: Callback | None) -> Tensor:
-    """``x ← m(x) + √v z`` for the Gaussian predictor ``kernel`` at every step."""
-    x = x_T.clone()
-    for i in range(len(times) - 1):
-        t, t_next = float(times[i]), float(times[i + 1])
-        sc = _score(score, x, t)
-        _report(callback, x, i, t, sc)
-        mean, var = kernel(process, x, sc, t, t_next)
-        x = mean + math.sqrt(var) * _normal(x, generator)
-    return x
-
-
 def reverse_sde_euler(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
                       generator: torch.Generator, callback: Callback | None = None) -> Tensor:
     """Euler–Maruyama on the reverse SDE (Song et al. 2021, eq. 6); ``x_T (N, n) -> (N, n)``.
@@ -257,14 +242,16 @@ def reverse_sde_euler(score: Score, x_T: Tensor, times: Tensor, process: Forward
     ``x ← x − (f x − g² ∇log p_t) h + g √h z``, ``h = t_i − t_{i+1} > 0``, ``z ~ N(0, I)``
     (:func:`euler_kernel`); one score evaluation per particle and step.
     """
-    return _predict(euler_kernel, score, x_T, times, process, generator, callback)
+    return predictor_corrector(score, x_T, times, process, generator, predictor="sde",
+                               callback=callback).x
 
 
 def ancestral(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
               generator: torch.Generator, callback: Callback | None = None) -> Tensor:
     """Ancestral sampling (Ho et al. 2020; :func:`ancestral_kernel`); ``(N, n) -> (N, n)``,
     one score evaluation per particle and step."""
-    return _predict(ancestral_kernel, score, x_T, times, process, generator, callback)
+    return predictor_corrector(score, x_T, times, process, generator, predictor="ancestral",
+                               callback=callback).x
 
 
 @torch.no_grad()
