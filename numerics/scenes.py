@@ -215,15 +215,20 @@ class SceneLaw(Distribution):
         logw = torch.where(self.extra > 0, torch.log(self.extra), LOG_ZERO)
         return logw - log_binom
 
+    @cached_property
+    def _alone(self) -> SceneComposition:
+        """The law as a composition of itself with exponent 1 (one code path for both)."""
+        return SceneComposition([self], [1.0])
+
     def log_prob(self, x: Tensor) -> Tensor:
-        return SceneComposition([self], [1.0]).log_prob(x)
+        return self._alone.log_prob(x)
 
     def score(self, x: Tensor) -> Tensor:
-        return SceneComposition([self], [1.0]).score(x)
+        return self._alone.score(x)
 
     def occupancy_posterior(self, x: Tensor) -> Tensor:
         """``γ_j = P(j ∈ S | x)``: ``(..., n) -> (..., L)``."""
-        return SceneComposition([self], [1.0]).occupancy(self._check_points(x))
+        return self._alone.occupancy(x)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``(n, dim)``: draw the number of extras, their cells (uniform among the free ones,
@@ -363,7 +368,7 @@ class SceneComposition(Unnormalized):
 
     def occupancy(self, x: Tensor) -> Tensor:
         """``Σ_g e_g γ_gj``: ``(..., n) -> (..., L)``."""
-        return self._occupancy(self._cell_terms(x)[1])
+        return self._occupancy(self._cell_terms(self._check_points(x))[1])
 
     def _occupancy(self, u: Tensor) -> Tensor:
         with torch.enable_grad():
