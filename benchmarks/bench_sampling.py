@@ -233,13 +233,17 @@ class Accuracy:
                                                                   dtype=torch.float64)
         return np.sort(projected.numpy(), axis=1)
 
+    @staticmethod
+    def _rms(a: np.ndarray, b: np.ndarray) -> float:
+        """Sliced W2 from two arrays of sorted projections."""
+        return float(np.sqrt(np.mean(np.square(a - b))))
+
     def _distance(self, x: Tensor, j: int) -> float:
-        return float(np.sqrt(np.mean(np.square(self._sorted(x) - self.sorted_refs[j]))))
+        return self._rms(self._sorted(x), self.sorted_refs[j])
 
     def ratio(self, x: Tensor) -> float:
         mine = self._sorted(x)
-        return statistics.fmean(float(np.sqrt(np.mean(np.square(mine - ref))))
-                                for ref in self.sorted_refs) / self.floor
+        return statistics.fmean(self._rms(mine, ref) for ref in self.sorted_refs) / self.floor
 
 
 def timed_runs(method: str, sample: Callable[[int], Tensor], score: TimedScore,

@@ -263,11 +263,16 @@ class SceneLaw(Distribution):
                         device=self.device)
 
     @property
-    def occupation(self) -> Tensor:
-        """``(L,)``: ``P(j ∈ S)`` (required cells 1, free cells ``E[m] / |F|``)."""
+    def free_rate(self) -> float:
+        """``P(j ∈ S)`` of a free cell: ``E[m] / |F|`` (extras go to uniform random cells;
+        0 without free cells)."""
         m = torch.arange(len(self.extra), dtype=self.dtype, device=self.device)
-        rate = float((m * self.extra).sum()) / max(int(self.free.sum()), 1)
-        return torch.where(self.free, rate, 1.0).to(self.dtype)
+        return float((m * self.extra).sum()) / max(int(self.free.sum()), 1)
+
+    @property
+    def occupation(self) -> Tensor:
+        """``(L,)``: ``P(j ∈ S)`` (required cells 1, free cells :attr:`free_rate`)."""
+        return torch.where(self.free, self.free_rate, 1.0).to(self.dtype)
 
     @property
     def mean(self) -> Tensor:
@@ -283,8 +288,7 @@ class SceneLaw(Distribution):
             return True
         if len(self.extra) != free + 1:
             return False
-        m = torch.arange(free + 1, dtype=self.dtype, device=self.device)
-        rate = float((m * self.extra).sum()) / free
+        rate = self.free_rate
         return 0.0 < rate < 1.0 and bool(torch.allclose(
             self.extra, binomial_counts(free, rate, self.dtype).to(self.device), atol=1e-12))
 

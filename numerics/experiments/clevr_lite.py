@@ -103,7 +103,7 @@ def closed_form(family: Family) -> SceneLaw | None:
     free = scene.locations - len(cells)
     if len(bg.extra) == 1:
         return SceneLaw(scene, cells)
-    return SceneLaw(scene, cells, binomial_counts(free, float(bg.occupation[0])))
+    return SceneLaw(scene, cells, binomial_counts(free, bg.free_rate))
 
 
 def exact_projective_gap(family: Family) -> float | None:
