@@ -1,11 +1,11 @@
 """Benchmark of the calibrated sampling verdict: false-alarm rates and power (issue 4).
 
-``numerics.calibration`` declares that its Monte Carlo test (threshold = the largest of
+``numerics.sampling.calibration`` declares that its Monte Carlo test (threshold = the largest of
 ``R = 1/α − 1`` null values of the sliced Wasserstein-2 statistic between exact draws)
 has false-alarm rate exactly ``α``. This script measures that, and the power of the
 test, on this machine:
 
-1. *The calibrated test alone* on ``C[p⃗]`` of ``numerics.named_families.fc_family``
+1. *The calibrated test alone* on ``C[p⃗]`` of ``numerics.claims.named_families.fc_family``
    (5-D, ``setup(fc_family()).result``). One trial = a fresh ``calibrate(law.sample, N,
    g, α)`` plus the statistic of one fresh pair of exact draws (``statistic``, the
    function the sampling section applies to its runs); a rejection is a false alarm.
@@ -80,11 +80,11 @@ from typing import Any
 import torch
 from scipy import stats
 
-from numerics.calibration import STATISTIC, calibrate, null_runs_for, statistic
-from numerics.distributions import Distribution, GaussianMixture
-from numerics.named_families import fc_family
-from numerics.sampled_claims import Setup, setup
-from numerics.sampling_check import (
+from numerics.claims.named_families import fc_family
+from numerics.claims.sampled import Setup, setup
+from numerics.laws import Distribution, GaussianMixture
+from numerics.sampling.calibration import STATISTIC, calibrate, null_runs_for, statistic
+from numerics.sampling.section import (
     CHECK_LEVEL,
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -92,9 +92,9 @@ from numerics.sampling_check import (
     SamplingOptions,
     sampling_section,
 )
+from numerics.tolerances import FALSE_ALARM_BUDGET
 
 RESULTS = Path(__file__).parent / "results"
-CLAIMS_LEVEL = 1e-3
 CONFIDENCE = 0.95
 BINS = 10
 POWER_TARGET = 0.9
@@ -201,7 +201,7 @@ def calibrated_test(plan: Plan) -> list[dict[str, Any]]:
              **null_trials(law.sample, n, level, trials, generator)}
             for level, n, trials in ((CHECK_LEVEL, plan.samples_check_level,
                                       plan.trials_check_level),
-                                     (CLAIMS_LEVEL, plan.samples_claims_level,
+                                     (FALSE_ALARM_BUDGET, plan.samples_claims_level,
                                       plan.trials_claims_level))]
 
 

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fc_family import fc_family
 
-from numerics.judge import check_family
+from numerics.checks.judge import check_family
 from projcomp.spec import family_to_dict
 
 RESULTS = Path(__file__).parent / "results"

@@ -23,7 +23,7 @@ Samplers, all from ``N(0, s_T² I)`` (diffusers: ``N(0, I)``, the same up to ``a
   ``ε̂ = −s_t ∇log p_t``. Betas match the VP process exactly: timestep ``i`` is
   ``t_i = (i + 1)/1000`` and ``β_i = 1 − a(t_i)²/a(t_{i−1})²``, so ``ᾱ_i = a(t_i)²`` (the
   default linear betas ``1e-4..0.02`` are the same schedule to first order in ``β``).
-- ours: DPM-Solver++(2M) (numerics/schedules.py) on ``two_phase_times``: ``k₁`` SDE steps
+- ours: DPM-Solver++(2M) (numerics/sampling/samplers.py) on ``two_phase_times``: ``k₁`` SDE steps
   uniform in ``log σ`` (``σ = s_t/a_t``) from ``t = T`` (``σ = 152``) to ``σ = 7``, then
   ``k₂`` ODE steps uniform in ``log σ`` down to ``σ_min = 0.01`` (diffusers' last
   timestep is at ``s = 0.01`` too) and ``t = 0``. The ODE alone (and DDIM) stays above
@@ -63,13 +63,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from numerics.composition import compose, weighted_exponents
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
-from numerics.processes import ForwardProcess
-from numerics.sample_metrics import random_directions, sliced_wasserstein2
-from numerics.samplers import prior_sample
-from numerics.schedules import dpm_solver_2m, karras_times, two_phase_times
+from numerics.composition.compose import compose, weighted_exponents
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
+from numerics.laws.processes import ForwardProcess
+from numerics.sampling.sample_metrics import random_directions, sliced_wasserstein2
+from numerics.sampling.samplers import dpm_solver_2m, prior_sample
+from numerics.sampling.times import karras_times, two_phase_times
 
 RESULTS = Path(__file__).parent / "results"
 DIM, BLOCK, COMPONENTS, CONDITIONALS = 16, 4, 8, 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
 
 
 def random_block(dim: int, components: int, generator: torch.Generator) -> GaussianMixture:

@@ -20,9 +20,14 @@ from pathlib import Path
 
 import torch
 
-from numerics.distributions import GaussianMixture
-from numerics.family import Family
-from numerics.named_families import fc_block_orthogonal, fc_family, fc_orthogonal, shear_family
+from numerics.claims.named_families import (
+    fc_block_orthogonal,
+    fc_family,
+    fc_orthogonal,
+    shear_family,
+)
+from numerics.laws import GaussianMixture
+from numerics.laws.family import Family
 from projcomp.spec import family_to_dict
 
 HERE = Path(__file__).parent

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from numerics.sampling_check import (
+from numerics.sampling.section import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
     DEFAULT_STEPS,
@@ -106,12 +106,12 @@ def _non_negative(text: str) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from numerics.judge import check_family
+    from numerics.checks.judge import check_family
 
     sampling = _sampling_options(args)
     operator = None
     if args.operator:
-        from numerics.operators import load_operator
+        from numerics.composition.operators import load_operator
 
         try:
             operator = load_operator(args.operator)
@@ -142,7 +142,7 @@ def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
 
 def jsonable(value: Any) -> Any:
     """The report with every ``Family`` written as a family spec."""
-    from numerics.family import Family
+    from numerics.laws.family import Family
 
     if isinstance(value, Family):
         return family_to_dict(value)

@@ -1,7 +1,7 @@
 """``projcomp counterexamples``: search, shrink and report counterexamples to the negative
 claims (THEORY.md C5, C9, C11, C12, C14).
 
-Each search draws instances from ``numerics.strategies`` with Hypothesis, keeps the first
+Each search draws instances from ``numerics.claims.strategies`` with Hypothesis, keeps the first
 one that breaks the claim's conclusion by a clear margin, and lets Hypothesis shrink it.
 The report, in ``reports/counterexamples/``, is ``<ID>.md`` (what is violated, by how
 much), ``<ID>.json`` (a family spec: ``projcomp check <ID>.json`` reproduces the failure;
@@ -22,23 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import (
-    GRID_TOL,
-    Gap,
-    compose_c,
-    composed,
-    noise_commutation_gaps,
-    tolerance,
-)
-from numerics.composition import product_exponents
-from numerics.family import Family
-from numerics.grid import GridDensity, default_bounds
-from numerics.judge import TIME_POINTS
-from numerics.metrics import EXACT_TOL
-from numerics.processes import time_grid
+from numerics.checks.gaps import Gap, compose_c, composed, noise_commutation_gaps, tolerance
+from numerics.checks.judge import TIME_POINTS
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.composition.compose import product_exponents
+from numerics.laws.family import Family
+from numerics.laws.grid import GridDensity, default_bounds
+from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 from projcomp import atomic
 from projcomp import verify as runs
 from projcomp.spec import family_to_dict

@@ -17,7 +17,7 @@ def _gaps(section: dict[str, Any], key: str) -> str:
 
 
 def render_check(report: dict[str, Any]) -> str:
-    """The report of ``numerics.judge.check_family`` as a few aligned lines."""
+    """The report of ``numerics.checks.judge.check_family`` as a few aligned lines."""
     fc = report["factorized_conditionals"]
     lines = [f"family          {report['name']} (dim {report['dim']}, k {report['k']})"]
     if fc["holds"]:

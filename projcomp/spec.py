@@ -40,10 +40,11 @@ import torch
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
-from numerics.distributions import BlockProduct, Distribution, GaussianMixture, LinearPushforward
-from numerics.distributions.mixture import SYMMETRY_TOL, WEIGHT_SUM_TOL
-from numerics.family import Family, FeatureMap
-from numerics.processes import VE, VP, ForwardProcess
+from numerics.laws import BlockProduct, Distribution, GaussianMixture, LinearPushforward
+from numerics.laws.family import Family, FeatureMap
+from numerics.laws.mixture import SYMMETRY_TOL, WEIGHT_SUM_TOL
+from numerics.laws.processes import VE, VP, ForwardProcess
+from numerics.tolerances import MAX_CONDITION
 
 FORMAT = "projcomp.family/1"
 # SYMMETRY_TOL and WEIGHT_SUM_TOL are the GaussianMixture constructor's, so whatever passes
@@ -51,9 +52,6 @@ FORMAT = "projcomp.family/1"
 # JSON and back loses ~1e-16 per entry, so only real mistakes are rejected. Covariances must
 # be symmetric within 1e-8 relative to their largest entry (round-off in A Σ Aᵀ is ~n·1e-16;
 # the rest is room for hand-written decimals).
-# Largest condition number of a map that counts as invertible (or of full row rank); the
-# same limit FeatureMap applies.
-MAX_CONDITION = 1e12
 DTYPE = torch.float64
 
 

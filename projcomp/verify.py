@@ -2,7 +2,7 @@
 
 For each claim of ``theory.catalogue`` the runner collects the evidence that can run now:
 the sympy results of ``theory.proofs``, exact checks over random families drawn by
-``numerics.strategies`` (positive claims: every instance must pass; negative claims: a
+``numerics.claims.strategies`` (positive claims: every instance must pass; negative claims: a
 counterexample is searched and shrunk by Hypothesis) and calibrated sampler runs on named
 families (``projcomp.verify_sampled``). The outcome is compared with
 THEORY.md's prediction; claims whose evidence all needs later work are ``pending``.
@@ -23,14 +23,15 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import GRID_TOL
-from numerics.composition import NonNormalizable, product_exponents, weighted_exponents
-from numerics.diffeomorphisms import Affine
-from numerics.judge import TIME_POINTS
-from numerics.processes import time_grid
+from numerics.checks.judge import TIME_POINTS
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.composition.compose import product_exponents, weighted_exponents
+from numerics.laws.diffeomorphisms import Affine
+from numerics.laws.unnormalized import NonNormalizable
+from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 from projcomp.evidence import Evidence
 from projcomp.verify_sampled import SAMPLED_RUNS, combined
 from theory.catalogue import CLAIMS, Claim
@@ -216,7 +217,7 @@ def run_c10() -> Evidence:
         f, matrix = args
         pixel = pst.families_in_feature_space(f, matrix)
         worst = ev.c10_instance(pixel)
-        assert worst <= ev.COSINE_TOL, f"largest |cos(δ_i, δ_j)| {worst:.3g}"
+        assert worst <= ev.ORTHOGONALITY_TOL, f"largest |cos(δ_i, δ_j)| {worst:.3g}"
     return _exact(families, check)
 
 
@@ -266,7 +267,7 @@ def run_c16() -> Evidence:
             f"gap ≤ {bound:.3g}·size² "
             f"at every point; {dropped} of {len(per_size) * C16_FAMILIES} points left out "
             "as non-normalizable")
-        if max(finite[0]) > ev.EXACT_TOL or mean[1] > 0.1 * max(mean) + ev.EXACT_TOL:
+        if max(finite[0]) > EXACT_TOL or mean[1] > 0.1 * max(mean) + EXACT_TOL:
             result.outcome = "fails"
             result.details.append(f"{kind}: the gap does not vanish with the violation")
     return result

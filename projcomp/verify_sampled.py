@@ -1,5 +1,5 @@
 """The sampled halves of ``projcomp verify``: C3, C7, C9 and C13 on named families
-(``numerics.named_families``), judged by calibrated tests (``numerics.sampled_claims``).
+(``numerics.claims.named_families``), judged by calibrated tests (``numerics.claims.sampled``).
 
 Each runner returns :class:`Evidence` with ``methods = ["sampled"]``, report lines and the
 numbers (``evidence.sampling``); ``combined`` merges it with a claim's exact and symbolic
@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from numerics import sampled_claims as sc
-from numerics.named_families import fc_block_orthogonal, fc_family, fc_orthogonal, shear_family
+from numerics.claims import sampled as sc
+from numerics.claims.named_families import (
+    fc_block_orthogonal,
+    fc_family,
+    fc_orthogonal,
+    shear_family,
+)
+from numerics.tolerances import FALSE_ALARM_BUDGET
 from projcomp.evidence import Evidence
 
 
@@ -21,9 +27,9 @@ def _fmt(values: list[float]) -> str:
 
 def _sweeps(families: list) -> Evidence:
     """C3/C7: the composed run passes the calibrated test against the oracle run at the
-    largest step count (level ``LEVEL`` split over the families) and its distance to
+    largest step count (level ``FALSE_ALARM_BUDGET`` split over the families) and its distance to
     exact draws falls with the step count."""
-    level = sc.LEVEL / len(families)
+    level = FALSE_ALARM_BUDGET / len(families)
     sweeps = [sc.step_sweep(f, level=level) for f in families]
     ok = all(s.indistinguishable and s.falls for s in sweeps)
     details = [f"sampled: {s.name}, {s.sampler} at {s.steps} steps, {sc.SAMPLES} samples: "

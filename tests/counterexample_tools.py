@@ -10,7 +10,7 @@ import json
 import torch
 from hypothesis import HealthCheck, settings
 
-from numerics.family import Family
+from numerics.laws.family import Family
 from projcomp.cli import main
 from projcomp.spec import family_to_dict
 from projcomp.verify import SEARCH_PHASES

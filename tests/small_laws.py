@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from numerics.distributions import GaussianMixture
+from numerics.laws import GaussianMixture
 
 F64 = torch.float64
 

@@ -9,7 +9,7 @@ Evidence checked here:
 - exact, distribution level, over random FC families (dimension 1–8, k 1–4, mixture
   blocks): the defining formula ``Σ_m e_m log p_m(x)`` equals the log of the normalized
   product form at probe points — same law *and* offset 0, i.e. ``Z = 1``
-  (``numerics.claims.c1_instance``); and the closed-form projective gap
+  (``numerics.claims.exact.c1_instance``); and the closed-form projective gap
   ``max_i D(Π_i♯C[p⃗], Π_i♯p_i)`` is 0 up to ``EXACT_TOL``, and so is the distance of
   the ``M_b`` marginal of ``C[p⃗]`` to the background's;
 - a negative control: a family that breaks FC off the conditional's block is *not*
@@ -25,12 +25,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import composed
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL, normalized_l2
+from numerics.checks.gaps import composed
+from numerics.checks.metrics import normalized_l2
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
+from numerics.tolerances import EXACT_TOL
 from theory import proofs
 from theory.catalogue import claim
 

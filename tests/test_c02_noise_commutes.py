@@ -12,7 +12,7 @@ Evidence checked here:
   blocks), both forward processes of THEORY §0 (VP and VE) and times drawn in
   ``[0, T]`` as well as the runner's geometric time grid: the defining formula on the
   noised members equals ``N_t`` of C1's normalized product form at probe points, offset
-  included (``numerics.claims.c2_instance``, ``Pointwise.equal``);
+  included (``numerics.claims.exact.c2_instance``, ``Pointwise.equal``);
 - a negative control: for a family that is FC in rotated coordinates but not in pixel
   coordinates, the same check fails (the C2 identity is not vacuous);
 - symbolic (``theory.proofs``): the Gaussian integral and noising lemmas, the Gaussian
@@ -29,11 +29,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
-from numerics.processes import VE, VP, time_grid
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
+from numerics.laws.processes import VE, VP
+from numerics.sampling.times import time_grid
 from theory import proofs
 from theory.catalogue import claim
 

@@ -2,7 +2,7 @@
 driven by ``∇log p_b^t + Σ_i (∇log p_i^t − ∇log p_b^t)`` samples ``C[p⃗]``, up to
 discretization error that vanishes as the step count grows.
 
-Evidence checked here, on ``numerics.named_families.fc_family`` (5-D, two-mode mixture
+Evidence checked here, on ``numerics.claims.named_families.fc_family`` (5-D, two-mode mixture
 blocks) with the probability-flow ODE (Heun) at 4, 16 and 64 steps, 2000 samples:
 
 - the composed run passes the calibrated Monte Carlo test against the oracle run (the

@@ -6,10 +6,10 @@
 weighted ``C_w`` is equivariant for the same reason (its exponents sum to 1). No FC is
 needed.
 
-Evidence checked here (``numerics.claims.equivariance_instance``: the two unnormalized
+Evidence checked here (``numerics.claims.exact.equivariance_instance``: the two unnormalized
 log-densities at probe points differ by a constant, ``Pointwise.same_law``):
 
-- dimension 1–2 with every kind of diffeomorphism of ``numerics.strategies`` (affine,
+- dimension 1–2 with every kind of diffeomorphism of ``numerics.claims.strategies`` (affine,
   monotone ``tanh``, coordinatewise, triangular), FC families and FC-violating families,
   for ``C`` and for ``C_w`` with random weights;
 - dimension up to 8, k up to 4, with random invertible linear maps;
@@ -26,12 +26,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.composition import product_exponents, weighted_exponents
-from numerics.diffeomorphisms import Affine, Coordinatewise, MonotoneTanh
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.composition.compose import product_exponents, weighted_exponents
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.diffeomorphisms import Affine, Coordinatewise, MonotoneTanh
+from numerics.laws.family import Family
 from projcomp.verify import c12_strategy
 from theory import proofs
 from theory.catalogue import claim

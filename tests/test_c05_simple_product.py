@@ -24,9 +24,9 @@ import torch
 from counterexample_tools import SEARCH, seeded
 from hypothesis import find
 
-from numerics import claims as ev
-from numerics.composition import product_exponents, weighted_exponents
-from numerics.diffeomorphisms import Affine
+from numerics.claims import exact as ev
+from numerics.composition.compose import product_exponents, weighted_exponents
+from numerics.laws.diffeomorphisms import Affine
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory import proofs
 from theory.catalogue import claim

@@ -2,7 +2,7 @@
 partition ``M``, then ``C[p⃗]`` — composed in pixel space, without knowing ``A`` — is a
 projective composition with respect to ``Π_i(x) = A(x)|M_i``.
 
-Evidence checked here (``numerics.claims.c6_instance``): pixel families ``p_m = B♯q_m``
+Evidence checked here (``numerics.claims.exact.c6_instance``): pixel families ``p_m = B♯q_m``
 for FC feature families ``q⃗`` (dimension 1–2, mixture blocks) and random
 diffeomorphisms ``B`` of every kind (affine, monotone ``tanh``, coordinatewise,
 triangular; ``A = B⁻¹``). ``C[p⃗]`` is evaluated in pixel space by its defining formula,
@@ -19,12 +19,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import GRID_TOL
-from numerics.diffeomorphisms import Coordinatewise, MonotoneTanh
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.diffeomorphisms import Coordinatewise, MonotoneTanh
+from numerics.laws.family import Family
+from numerics.tolerances import GRID_TOL
 from theory.catalogue import claim
 
 F64 = torch.float64

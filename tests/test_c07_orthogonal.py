@@ -9,7 +9,7 @@ Evidence checked here:
 - exact, distribution level, over random FC feature families (dimension up to 8, k up
   to 4, mixture blocks), Haar-orthogonal maps and random offsets, at the runner's time
   grid: ``C[p⃗^t]`` (formula on the pixel-space noised members) equals ``N_t[C[p⃗]]``
-  pointwise, normalization included (``numerics.claims.commutation_instance``);
+  pointwise, normalization included (``numerics.claims.exact.commutation_instance``);
 - a negative control: a fixed *shear* with mixture blocks gives ``C[p⃗^t] ≠ N_t[C[p⃗]]``
   at some ``t > 0`` (while they agree at ``t = 0``), so the check can fail;
 - symbolic (``theory.proofs.c7_orthogonal_noise_commutes``): rotation by symbolic θ
@@ -31,12 +31,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from small_laws import bimodal_1d, gaussian_1d
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.distributions import BlockProduct
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL, normalized_l2
-from numerics.processes import VE, VP, time_grid
+from numerics.checks.metrics import normalized_l2
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws import BlockProduct
+from numerics.laws.family import Family
+from numerics.laws.processes import VE, VP
+from numerics.sampling.times import time_grid
+from numerics.tolerances import EXACT_TOL
 from projcomp.verify import TIMES
 from projcomp.verify_sampled import run_c7
 from theory import proofs

@@ -9,7 +9,7 @@ Evidence checked here:
 - exact, distribution level, over random FC feature families (dimension up to 8, k up
   to 4, mixture blocks) and random block-orthogonal maps ``D Q`` (condition ≤ 10), at the
   runner's time grid: pointwise equality of ``C[p⃗^t]`` and ``N_t[C[p⃗]]``, normalization
-  included (``numerics.claims.commutation_instance``);
+  included (``numerics.claims.exact.commutation_instance``);
 - negative controls (the check can fail, and necessity in the Gaussian case): a fixed
   shear with mixture blocks, and a 2-D heteroscedastic *Gaussian* FC family under the
   shear, give ``C[p⃗^t] ≠ N_t[C[p⃗]]`` at some ``t``; the homoscedastic (shared
@@ -32,11 +32,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from small_laws import bimodal_1d, gaussian_1d
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
-from numerics.processes import VE, VP, time_grid
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
+from numerics.laws.processes import VE, VP
+from numerics.sampling.times import time_grid
 from projcomp.verify import TIMES
 from theory import proofs
 from theory.catalogue import claim

@@ -21,7 +21,7 @@ Evidence checked here:
 - symbolic (``theory.proofs.c9_shear``): shared covariance commutes for the shear and for
   a general symbolic ``A`` (proved), equality at ``t = 0`` (proved), the heteroscedastic
   shear fails (refuted exactly) and the shear's vanishing set is ``{0}``;
-- sampled (``numerics.sampled_claims.plain_failures``): on ``shear_family`` the
+- sampled (``numerics.claims.sampled.plain_failures``): on ``shear_family`` the
   probability-flow ODE and the reverse SDE on the composed scores are rejected against
   their oracle runs (calibrated test), put almost no mass on two of the four modes of
   ``C[p⃗]``, while the oracle runs reach exact draws (level 1e-3 split over the two).
@@ -35,15 +35,15 @@ import torch
 from counterexample_tools import SEARCH, check_verdict, seeded
 from hypothesis import find
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import compose_c, composed, noise_commutation_gaps, tolerance
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
-from numerics.judge import TIME_POINTS
-from numerics.named_families import shear_family
-from numerics.processes import time_grid
-from numerics.sampled_claims import plain_failures
+from numerics.checks.gaps import compose_c, composed, noise_commutation_gaps, tolerance
+from numerics.checks.judge import TIME_POINTS
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.claims.named_families import shear_family
+from numerics.claims.sampled import plain_failures
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
+from numerics.sampling.times import time_grid
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory import proofs
 from theory.catalogue import claim

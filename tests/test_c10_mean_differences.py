@@ -7,7 +7,7 @@ Evidence checked here:
 
 - exact, over random FC feature families (dimension up to 8, k up to 4, mixture blocks)
   under Haar-orthogonal maps with random offsets: every cosine ``δ_iᵀδ_j / (|δ_i||δ_j|)``
-  of the pixel family (``numerics.claims.mean_difference_inner_products``) is 0 up to
+  of the pixel family (``numerics.checks.heuristic.cosine_matrix``) is 0 up to
   round-off;
 - a negative control: the same kind of family under a fixed shear has clearly
   non-orthogonal mean differences (the heuristic's contrapositive has something to see);
@@ -22,10 +22,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family
+from numerics.checks.heuristic import cosine_matrix
+from numerics.claims import strategies as pst
+from numerics.claims.exact import ORTHOGONALITY_TOL
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family
 from theory import proofs
 from theory.catalogue import claim
 
@@ -36,24 +37,23 @@ OFFSETS = st.lists(st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False),
 # error ≲ n·eps·(|m| + |c|) (n ≤ 8, eps = 2⁻⁵²), so each δ_i = mean_i − mean_b is off by
 # e ≲ 2n·eps·S, S the largest feature mean plus the offset; ROUNDOFF = 64·eps ≈ 1.4e-14
 # keeps a fourfold margin over 2n·eps. The inner product may then be off by
-# e(|δ_i| + |δ_j|) + e², on top of which a relative COSINE_TOL = 1e-9 (the runner's
+# e(|δ_i| + |δ_j|) + e², on top of which a relative ORTHOGONALITY_TOL = 1e-9 (the runner's
 # bound, a millionfold above the ~1e-15 relative round-off of O(1) differences) is
 # allowed. A *relative* bound alone is wrong for tiny δ (cancellation in mean_i −
 # mean_b): a block shifted by 8.2e-13 gives a cosine of 4.2e-6 from round-off alone
 # (``test_tiny_mean_difference_is_orthogonal_within_round_off``).
-COSINE_TOL = 1e-9
-ROUNDOFF = 64 * 2.0**-52
+CANCELLATION = 64 * 2.0**-52
 
 
 def assert_orthogonal(pixel: Family, feature_scale: float) -> None:
-    """Every ``|cos(δ_i, δ_j)|`` (``numerics.claims.mean_difference_inner_products``)
-    within COSINE_TOL plus the cancellation error bound above."""
+    """Every ``|cos(δ_i, δ_j)|`` (``numerics.checks.heuristic.cosine_matrix``)
+    within ORTHOGONALITY_TOL plus the cancellation error bound above."""
     deltas = torch.stack([p.mean - pixel.background.mean for p in pixel.conditionals])
     norms = deltas.norm(dim=1)
     i, j = torch.triu_indices(len(deltas), len(deltas), 1)
-    cosines = ev.mean_difference_inner_products(pixel)
-    err = ROUNDOFF * feature_scale
-    allowed = (COSINE_TOL + err / norms[i] + err / norms[j] + err**2 / (norms[i] * norms[j]))
+    cosines = cosine_matrix(pixel)[i, j]
+    err = CANCELLATION * feature_scale
+    allowed = (ORTHOGONALITY_TOL + err / norms[i] + err / norms[j] + err**2 / (norms[i] * norms[j]))
     bad = cosines.abs() > allowed  # a zero δ has cosine 0 and an infinite allowance
     assert not bad.any(), (f"|cos| {cosines[bad].tolist()} above {allowed[bad].tolist()} "
                            f"(|δ| {norms.tolist()})")
@@ -115,7 +115,7 @@ def test_shear_breaks_orthogonality() -> None:
                       BlockProduct([([0], b0), ([1], _gaussian(1.0))])),
                      projections=((0,), (1,)))
     shear = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=F64)
-    cosines = ev.mean_difference_inner_products(pst.families_in_feature_space(feature, shear))
+    cosines = cosine_matrix(pst.families_in_feature_space(feature, shear))[0, 1:]
     # exact value −1/√2, up to float64 round-off (1e-12 is far above it)
     assert abs(float(cosines[0]) + 2**-0.5) <= 1e-12
 

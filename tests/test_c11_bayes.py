@@ -7,7 +7,7 @@ Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space (FC families,
   k ≥ 2, dimension ≤ 2, recomposed over ``p_b = (1/k) Σ_ℓ p_ℓ`` by
-  ``numerics.claims.bayes_family``; predicate ``SEARCHES["C11"].breaks``), *shrinks* it,
+  ``numerics.claims.exact.bayes_family``; predicate ``SEARCHES["C11"].breaks``), *shrinks* it,
   and the shrunk instance is small (dimension ≤ 2, k = 2, single-Gaussian conditionals)
   with a projective gap above ``GRID_TOL`` and ``MARGIN × EXACT_TOL``;
 - written as a family spec, ``projcomp check --json`` reports ``fails-at-t0``;
@@ -22,11 +22,10 @@ import pytest
 from counterexample_tools import SEARCH, check_verdict, seeded
 from hypothesis import find
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import GRID_TOL
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws.family import Family
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory.catalogue import claim
 

@@ -22,11 +22,11 @@ from counterexample_tools import SEARCH, check_verdict, seeded
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from numerics import claims as ev
-from numerics import strategies as pst
-from numerics.checks import GRID_TOL, fc_violation
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL
+from numerics.checks.fc import fc_violation
+from numerics.claims import exact as ev
+from numerics.claims import strategies as pst
+from numerics.laws.family import Family
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory.catalogue import claim
 

@@ -3,7 +3,7 @@ path-following samplers (annealed MALA/HMC correctors, SMC along ``q_t = C[p⃗^
 recover ``C[p⃗]`` when ``q_t`` puts the wrong mass on well-separated modes, while tempered
 SMC at ``t = 0`` from a broad Gaussian reference can.
 
-Evidence checked here, on ``numerics.named_families.shear_family`` (its ``q_t`` leaves two
+Evidence checked here, on ``numerics.claims.named_families.shear_family`` (its ``q_t`` leaves two
 of the four modes with mass below 1e-4 while they are separated), 2000 samples each:
 
 - the exact path itself: the needed modes' mass under ``q_t`` (an exact mixture) at
@@ -24,8 +24,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numerics.named_families import mode_masses, shear_family
-from numerics.sampled_claims import PATH_REPAIRS, REPAIR, setup
+from numerics.claims.named_families import mode_masses, shear_family
+from numerics.claims.sampled import PATH_REPAIRS, REPAIR, setup
 from projcomp.verify import run_claim
 from theory.catalogue import claim
 

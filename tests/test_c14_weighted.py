@@ -26,11 +26,13 @@ import torch
 from counterexample_tools import SEARCH, check_verdict, seeded
 from hypothesis import find
 
-from numerics import claims as ev
-from numerics.checks import GRID_TOL, composed, fc_violation
-from numerics.distributions import GaussianMixture
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL, normalized_l2
+from numerics.checks.fc import fc_violation
+from numerics.checks.gaps import composed
+from numerics.checks.metrics import normalized_l2
+from numerics.claims import exact as ev
+from numerics.laws import GaussianMixture
+from numerics.laws.family import Family
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 from projcomp.counterexamples import MARGIN, SEARCHES
 from theory import proofs
 from theory.catalogue import claim

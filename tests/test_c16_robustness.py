@@ -24,8 +24,8 @@ import math
 
 import pytest
 
-from numerics import strategies as pst
-from numerics.metrics import EXACT_TOL
+from numerics.claims import strategies as pst
+from numerics.tolerances import EXACT_TOL
 from projcomp.verify import run_c16
 from theory.catalogue import claim
 

@@ -1,4 +1,4 @@
-"""Calibrated two-sample verdicts (numerics.calibration, sample_metrics batched SW2).
+"""Calibrated two-sample verdicts (numerics.sampling.calibration, sample_metrics batched SW2).
 
 The Monte Carlo test's level is exact by exchangeability; checked here are the arithmetic
 (runs for a level, p-values, thresholds), that the batched statistic equals the one-pair
@@ -11,15 +11,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numerics.calibration import (
+from numerics.laws import GaussianMixture
+from numerics.sampling.calibration import (
     Calibration,
     calibrate,
     null_runs_for,
     null_statistics,
     statistic,
 )
-from numerics.distributions import GaussianMixture
-from numerics.sample_metrics import sliced_wasserstein2, sliced_wasserstein2_batched
+from numerics.sampling.sample_metrics import sliced_wasserstein2, sliced_wasserstein2_batched
 
 TWO_MODES = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]],
                             [[[0.02, 0.0], [0.0, 0.02]]] * 2)

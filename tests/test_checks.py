@@ -1,4 +1,4 @@
-"""Distribution-level checks (numerics/checks.py): FC (Definition 5.2) and partition
+"""Distribution-level checks (numerics/checks/): FC (Definition 5.2) and partition
 inference, projective gaps (Definition 4.1, C1, C12), noise commutation (C2, C7, C9),
 the mean-difference heuristic (Lemma 8.1, C10), and the grid / importance-sampling routes
 for compositions without a closed form.
@@ -19,26 +19,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from numerics.checks import (
-    ESTIMATE_TOL,
-    GRID_TOL,
-    Gap,
-    compose_c,
-    composed,
-    fc_violation,
-    infer_partition,
-    mean_difference_cosines,
-    noise_commutation_gaps,
-    projective_gaps,
-)
-from numerics.composition import UnnormalizedComposition, weighted_exponents
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.estimators import bandwidth_for
-from numerics.family import Family, FeatureMap
-from numerics.judge import check_family
-from numerics.metrics import EXACT_TOL, log_inner, mmd, normalized_l2
-from numerics.named_families import shear_family
-from numerics.processes import time_grid
+from numerics.checks.estimators import bandwidth_for
+from numerics.checks.fc import fc_violation, infer_partition
+from numerics.checks.gaps import Gap, compose_c, composed, noise_commutation_gaps, projective_gaps
+from numerics.checks.heuristic import mean_difference_cosines
+from numerics.checks.judge import check_family
+from numerics.checks.metrics import log_inner, mmd, normalized_l2
+from numerics.claims.named_families import shear_family
+from numerics.composition.compose import weighted_exponents
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family, FeatureMap
+from numerics.laws.unnormalized import UnnormalizedComposition
+from numerics.sampling.times import time_grid
+from numerics.tolerances import ESTIMATE_TOL, EXACT_TOL, GRID_TOL
 from projcomp.spec import load_family
 
 F64 = torch.float64

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from spec_edits import DELETE, with_field
 
-from numerics.checks import ESTIMATE_TOL
+from numerics.tolerances import ESTIMATE_TOL
 from projcomp.cli import main
 from projcomp.spec import family_to_dict, load_family
 

@@ -1,4 +1,4 @@
-"""Composition operators (numerics/composition.py) against THEORY §1–§5 closed forms.
+"""Composition operators (numerics/composition/compose.py) against THEORY §1–§5 closed forms.
 
 ``C_w[p⃗] ∝ p_b^{1 − Σ w_i} Π p_i^{w_i}`` is checked pointwise (the log-ratio to the
 formula is a constant, the result integrates to 1), in product form under Factorized
@@ -18,23 +18,19 @@ import pytest
 import torch
 from scipy import stats
 
-from numerics.composition import (
-    NonNormalizable,
-    UnnormalizedComposition,
-    compose,
-    compose_exponents,
-    simple_product,
-)
-from numerics.distributions import (
+from numerics.checks.metrics import normalized_l2
+from numerics.composition.compose import compose, compose_exponents, simple_product
+from numerics.laws import (
     BlockProduct,
     Distribution,
     ExpansionTooLarge,
     GaussianMixture,
     LinearPushforward,
 )
-from numerics.family import Family
-from numerics.grid import GridDensity, default_bounds
-from numerics.metrics import EXACT_TOL, normalized_l2
+from numerics.laws.family import Family
+from numerics.laws.grid import GridDensity, default_bounds
+from numerics.laws.unnormalized import NonNormalizable, UnnormalizedComposition
+from numerics.tolerances import EXACT_TOL
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""Diffeomorphisms (numerics/diffeomorphisms.py): inverses, log-Jacobians against autograd,
+"""Diffeomorphisms (numerics/laws/diffeomorphisms.py): inverses, log-Jacobians against autograd,
 and the change-of-variables pushforward on grids (THEORY §5; used by C4, C5, C6).
 
 Tolerances: inverses and log-determinants are float64 identities (measured ≤ 1e-14 at
@@ -15,7 +15,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.diffeomorphisms import (
+from numerics.claims.strategies import diffeomorphisms, gaussian_mixtures
+from numerics.laws import GaussianMixture
+from numerics.laws.diffeomorphisms import (
     Affine,
     Composition,
     Coordinatewise,
@@ -23,14 +25,12 @@ from numerics.diffeomorphisms import (
     MonotoneTanh,
     Triangular2D,
 )
-from numerics.distributions import GaussianMixture
-from numerics.grid import GridDensity, default_bounds
-from numerics.strategies import diffeomorphisms, gaussian_mixtures
+from numerics.laws.grid import GridDensity, default_bounds
 
 F64 = torch.float64
 IDENTITY_TOL = 1e-10
 # Grid normalizers of pushed densities: quadrature of a smooth density converges faster
-# than any power of h (numerics/grid.py), and bounds 8 sd beyond every component (see
+# than any power of h (numerics/laws/grid.py), and bounds 8 sd beyond every component (see
 # ``component_bounds``) leave ~e⁻³² of tail mass. Measured max |log Z| over derandomized
 # draws: 1.7e-15 (300 examples, 1-D, 2001 nodes) and 2.1e-12 (200 examples, 2-D, 801
 # nodes; 401 nodes reach 6e-5 where a map squeezes a narrow component 13×). 1e-9 leaves a

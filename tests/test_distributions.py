@@ -1,5 +1,5 @@
 """Distributions with exact noisy scores (numerics/distributions) and the closed-form
-metrics built on them (numerics/metrics.py), against independent references.
+metrics built on them (numerics/checks/metrics.py), against independent references.
 
 One table of cases (``CASES``) is shared by every generic test, NumPyro style: each case
 carries its constructor, a scipy/numpy reference log-density built from the raw
@@ -23,7 +23,8 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
-from numerics.distributions import (
+from numerics.checks.metrics import log_inner, mmd, normalized_l2
+from numerics.laws import (
     MAX_COMPONENTS,
     BlockProduct,
     Distribution,
@@ -31,8 +32,8 @@ from numerics.distributions import (
     GaussianMixture,
     LinearPushforward,
 )
-from numerics.metrics import EXACT_TOL, log_inner, mmd, normalized_l2
-from numerics.processes import VE, VP
+from numerics.laws.processes import VE, VP
+from numerics.tolerances import EXACT_TOL
 
 F64 = torch.float64
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from numerics.experiments import clevr_lite
-from numerics.metrics import EXACT_TOL
-from numerics.scenes import clevr_scene
+from numerics.laws.scenes import clevr_scene
+from numerics.tolerances import EXACT_TOL
 from projcomp.cli import main
 
 # The bar for "the count matches k" with the empty background.

@@ -1,4 +1,4 @@
-"""Grid backend (numerics/grid.py) against the closed forms of Gaussian mixtures.
+"""Grid backend (numerics/laws/grid.py) against the closed forms of Gaussian mixtures.
 
 Mixtures are the one family with exact noised laws, marginals and moments, so they check
 every grid operation. Each tolerance is the measured error (noted beside it) with a
@@ -14,9 +14,9 @@ from functools import cache
 import pytest
 import torch
 
-from numerics.distributions import GaussianMixture
-from numerics.grid import GridDensity, default_bounds, normalized_l2, total_variation
-from numerics.processes import VE, VP
+from numerics.laws import GaussianMixture
+from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2, total_variation
+from numerics.laws.processes import VE, VP
 
 F64 = torch.float64
 
@@ -104,12 +104,12 @@ def test_noising_matches_exact_noised_law(dim, a, s2):
         mix.log_prob, [(float(ax[0]), float(ax[-1])) for ax in noisy.axes],
         [len(ax) for ax in noisy.axes])
     assert total_variation(noisy, same) < 1e-13
-    assert normalized_l2(noisy, same) < 1e-26
+    assert grid_normalized_l2(noisy, same) < 1e-26
     # Reference on its own default grid: the gap is the resampling error (RESAMPLED_TOL).
     reference = GridDensity.from_distribution(mix)
     tv_tol, l2_tol = RESAMPLED_TOL[dim]
     assert total_variation(noisy, reference) < tv_tol
-    assert normalized_l2(noisy, reference) < l2_tol
+    assert grid_normalized_l2(noisy, reference) < l2_tol
     # Noising a normalized density keeps its mass (measured ≤ 1.4e-15: round-off).
     assert abs(noisy.log_normalizer) < 1e-12
 
@@ -168,7 +168,7 @@ def test_log_normalizer_of_unnormalized_densities():
 def test_total_variation_closed_form():
     g = grid(2)
     assert total_variation(g, g) == 0.0
-    assert normalized_l2(g, g) == 0.0
+    assert grid_normalized_l2(g, g) == 0.0
 
     def normal(mean):
         return GaussianMixture.gaussian(_t([mean]), _t([[1.0]]))

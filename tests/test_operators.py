@@ -1,9 +1,9 @@
-"""User-supplied composition operators (numerics/operators.py): the operator interface,
+"""User-supplied composition operators (numerics/composition/): the operator interface,
 ``OperatorComposition``, ``load_operator``, and the property suite for C1 (projective under
 FC), C2 (noise commutation under FC) and C4 (reparameterization equivariance), with the
 negative controls C5 (simple product not equivariant) and C14 (``C_w`` not projective).
 
-Grid gaps are compared with ``GRID_TOL`` (numerics/checks.py). Pointwise identities use
+Grid gaps are compared with ``GRID_TOL`` (numerics/checks/). Pointwise identities use
 ``POINTWISE_RTOL``: two float64 sums of a few log-density terms agree to ~1e-15 relative.
 """
 
@@ -15,28 +15,30 @@ from functools import cache
 import pytest
 import torch
 
-from numerics.checks import GRID_TOL
-from numerics.composition import compose
-from numerics.diffeomorphisms import Affine, Coordinatewise, MonotoneTanh, Triangular2D
-from numerics.distributions import GaussianMixture
-from numerics.family import Family
-from numerics.grid import GridDensity, default_bounds, normalized_l2
-from numerics.operators import (
+from numerics.composition.compose import compose
+from numerics.composition.operators import (
     OPERATORS,
-    OperatorComposition,
-    PropertyResult,
-    Pushforward,
     cfg_weighted,
-    equivariance_gap,
     linear_combination,
     load_operator,
-    noise_commutation_gaps,
+    simple_product_operator,
+)
+from numerics.composition.properties import (
+    PropertyResult,
+    equivariance_gap,
+    grid_noise_commutation_gaps,
+    grid_projective_gaps,
     operator_properties,
-    projective_gaps,
-    simple_product,
     suite_diffeomorphisms,
     suite_families,
 )
+from numerics.laws import GaussianMixture
+from numerics.laws.diffeomorphisms import Affine, Coordinatewise, MonotoneTanh, Triangular2D
+from numerics.laws.family import Family
+from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
+from numerics.laws.pushforward import Pushforward
+from numerics.laws.unnormalized import OperatorComposition
+from numerics.tolerances import GRID_TOL
 from projcomp.spec import family_from_dict, family_to_dict
 
 F64 = torch.float64
@@ -108,9 +110,9 @@ def test_counterexample_is_json_and_replays(name: str) -> None:
         family = family_from_dict(doc["family"])
         operator = OPERATORS[name]
         if r.name == "projective under FC":
-            gap = projective_gaps(operator, family)[doc["conditional"]]
+            gap = grid_projective_gaps(operator, family)[doc["conditional"]]
         elif r.name == "noise commutation under FC":
-            gap = noise_commutation_gaps(operator, family, [doc["t"]])[0]
+            gap = grid_noise_commutation_gaps(operator, family, [doc["t"]])[0]
         else:
             maps = {repr(a): a for a in suite_diffeomorphisms(0)}
             gap = equivariance_gap(operator, family, maps[doc["map"]])
@@ -125,12 +127,12 @@ def test_simple_product_tilts_each_block_by_the_background() -> None:
     bg, cond = family.background.marginal([0]), family.conditionals[0].marginal([0])
     bounds = default_bounds(bg, cond)
     target = GridDensity.from_distribution(cond, bounds, 2001)
-    tilts = {simple_product: lambda x: cond.log_prob(x) + bg.log_prob(x),
+    tilts = {simple_product_operator: lambda x: cond.log_prob(x) + bg.log_prob(x),
              cfg_weighted: lambda x: 2.0 * cond.log_prob(x) - bg.log_prob(x)}
     for operator, log_density in tilts.items():
-        expected = normalized_l2(GridDensity.from_log_density(log_density, bounds, 2001),
+        expected = grid_normalized_l2(GridDensity.from_log_density(log_density, bounds, 2001),
                                  target)
-        assert projective_gaps(operator, family)[0] == pytest.approx(expected, rel=1e-6)
+        assert grid_projective_gaps(operator, family)[0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_affine_map_keeps_simple_product_equivariant() -> None:
@@ -139,7 +141,7 @@ def test_affine_map_keeps_simple_product_equivariant() -> None:
     family = suite_families(0)[0]
     affine = Affine(torch.tensor([[1.3, 0.4], [-0.2, 0.8]], dtype=F64),
                     torch.tensor([0.5, -1.0], dtype=F64))
-    assert equivariance_gap(simple_product, family, affine) <= GRID_TOL
+    assert equivariance_gap(simple_product_operator, family, affine) <= GRID_TOL
 
 
 def test_non_normalizable_composition_is_refused() -> None:
@@ -149,7 +151,7 @@ def test_non_normalizable_composition_is_refused() -> None:
         return -log_densities[0], -scores[0]
 
     with pytest.raises(ValueError, match=r"inverse_background.*grid's edge"):
-        projective_gaps(inverse_background, suite_families(0)[0])
+        grid_projective_gaps(inverse_background, suite_families(0)[0])
 
 
 # OperatorComposition --------------------------------------------------------------------
@@ -223,16 +225,17 @@ def test_pushforward_score_is_the_gradient_of_its_log_density(diffeomorphism) ->
 def test_load_operator_by_name_and_path() -> None:
     for name, operator in OPERATORS.items():
         assert load_operator(name) is operator
-    assert load_operator("numerics.operators:simple_product") is simple_product
+    spec = "numerics.composition.operators:simple_product_operator"
+    assert load_operator(spec) is simple_product_operator
 
 
 @pytest.mark.parametrize("spec, problem", [
     ("no_such_operator", "neither a registered name"),
     (":simple_product", "neither a registered name"),
-    ("numerics.operators:", "neither a registered name"),
+    ("numerics.composition.operators:", "neither a registered name"),
     ("no_such_module_for_projcomp:f", "cannot import module"),
-    ("numerics.operators:no_such_function", "has no attribute"),
-    ("numerics.operators:CFG_WEIGHT", "not callable"),
+    ("numerics.composition.operators:no_such_function", "has no attribute"),
+    ("numerics.composition.operators:CFG_WEIGHT", "not callable"),
 ])
 def test_load_operator_refuses_bad_specs(spec: str, problem: str) -> None:
     with pytest.raises(ValueError) as info:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from numerics.sample_metrics import (
+from numerics.sampling.sample_metrics import (
     energy_distance,
     per_projection,
     random_directions,
@@ -65,7 +65,7 @@ def test_energy_distance_is_invariant_under_rigid_motions() -> None:
 
 
 def test_energy_distance_chunks_agree_with_one_block(monkeypatch) -> None:
-    import numerics.sample_metrics as sm
+    import numerics.sampling.sample_metrics as sm
 
     x, y = sample(300, 2, 10), sample(250, 2, 11)
     whole = energy_distance(x, y)

@@ -1,4 +1,4 @@
-"""Samplers (numerics.samplers): calibrated sample-level accuracy on exact scores, MALA
+"""Samplers (numerics.sampling.samplers): calibrated sample-level accuracy on exact scores, MALA
 invariance, determinism, dtype, callbacks and chunking.
 
 Failure budget: every statistical assertion below is calibrated to fail with probability
@@ -14,11 +14,12 @@ import math
 import pytest
 import torch
 
-import numerics.estimators as estimators
-from numerics import samplers as S
-from numerics.distributions import GaussianMixture
-from numerics.estimators import WeightedSample, relative_mmd
-from numerics.processes import VE, VP, ForwardProcess
+import numerics.checks.estimators as estimators
+from numerics.checks.estimators import WeightedSample, relative_mmd
+from numerics.laws import GaussianMixture
+from numerics.laws.processes import VE, VP, ForwardProcess
+from numerics.sampling import samplers as S
+from numerics.sampling.times import geometric_times, uniform_times
 
 T_MIN = 1e-3
 # relative_mmd keeps GRAM_POINTS (2000) points: the statistic below is on that many.
@@ -63,7 +64,7 @@ def _run(name: str, steps: int, seed: int = 1) -> torch.Tensor:
     vp = VP()
     g = torch.Generator().manual_seed(seed)
     x_t = S.prior_sample(N_MMD, 1, vp, g)
-    times = S.uniform_times(vp, steps, T_MIN)
+    times = uniform_times(vp, steps, T_MIN)
     score = S.exact_score(BIMODAL, vp)
     if name == "heun":
         return S.probability_flow_heun(score, x_t, times, vp)
@@ -143,7 +144,7 @@ def test_metropolis_corrector_rejects_nan_proposals(name):
 
 def test_same_generator_same_output():
     vp, score = VP(), S.exact_score(BIMODAL, VP())
-    times = S.geometric_times(vp, 10, T_MIN)
+    times = geometric_times(vp, 10, T_MIN)
 
     def once(sampler):
         g = torch.Generator().manual_seed(3)
@@ -161,7 +162,7 @@ def test_same_generator_same_output():
 def test_dtype_follows_input(process):
     g = torch.Generator().manual_seed(0)
     x_t = S.prior_sample(300, 1, process, g, dtype=torch.float32)
-    score, times = S.exact_score(BIMODAL, process), S.uniform_times(process, 5, T_MIN)
+    score, times = S.exact_score(BIMODAL, process), uniform_times(process, 5, T_MIN)
     outs = [S.reverse_sde_euler(score, x_t, times, process, g),
             S.ancestral(score, x_t, times, process, g),
             S.probability_flow_heun(score, x_t, times, process),
@@ -179,7 +180,7 @@ def test_dtype_follows_input(process):
 def test_callback_sees_every_step():
     vp, steps = VP(), 7
     seen: list[dict] = []
-    score, times = S.exact_score(BIMODAL, vp), S.uniform_times(vp, steps, T_MIN)
+    score, times = S.exact_score(BIMODAL, vp), uniform_times(vp, steps, T_MIN)
     x_t = S.prior_sample(50, 1, vp, torch.Generator().manual_seed(0))
     S.probability_flow_heun(score, x_t, times, vp, callback=seen.append)
     assert [d["i"] for d in seen] == list(range(steps))
@@ -195,7 +196,7 @@ def test_callback_sees_every_step():
 
 def test_chunked_equals_unchunked():
     vp = VP()
-    score, times = S.exact_score(BIMODAL, vp), S.uniform_times(vp, 6, T_MIN)
+    score, times = S.exact_score(BIMODAL, vp), uniform_times(vp, 6, T_MIN)
     x_t = S.prior_sample(1000, 1, vp, torch.Generator().manual_seed(0))
     whole = S.probability_flow_heun(score, x_t, times, vp)
     parts = S.in_chunks(lambda c: S.probability_flow_heun(score, c, times, vp), x_t, 300)
@@ -242,7 +243,7 @@ def test_predictor_corrector_reaches_target(corrector):
     g = torch.Generator().manual_seed(11)
     x_T = S.prior_sample(N_PC, 1, vp, g)
     result = S.predictor_corrector(S.exact_score(BIMODAL, vp), x_T,
-                                   S.geometric_times(vp, PC_STEPS, T_MIN), vp, g,
+                                   geometric_times(vp, PC_STEPS, T_MIN), vp, g,
                                    corrector=corrector, log_prob=S.exact_log_prob(BIMODAL, vp),
                                    rule=S.CorrectorRule(steps=2))
     target = BIMODAL.noised(T_MIN, vp)
@@ -270,7 +271,7 @@ def test_predictor_corrector_counts_evaluations(corrector):
         S.exact_log_prob(BIMODAL, vp))
     g = torch.Generator().manual_seed(0)
     result = S.predictor_corrector(score, S.prior_sample(n, 1, vp, g),
-                                   S.uniform_times(vp, steps, T_MIN), vp, g,
+                                   uniform_times(vp, steps, T_MIN), vp, g,
                                    corrector=corrector, log_prob=log_prob, rule=rule)
     per_score, per_density = _pc_costs(corrector, rule.steps, rule.n_leapfrog)
     assert (result.score_evals, result.density_evals) == (n * steps * per_score,
@@ -282,7 +283,7 @@ def test_predictor_corrector_counts_evaluations(corrector):
 def test_predictor_corrector_rejects_bad_arguments():
     vp = VP()
     args = (S.exact_score(BIMODAL, vp), torch.zeros(3, 1, dtype=torch.float64),
-            S.uniform_times(vp, 2, T_MIN), vp, torch.Generator())
+            uniform_times(vp, 2, T_MIN), vp, torch.Generator())
     with pytest.raises(ValueError, match="corrector 'mala' needs log_prob"):
         S.predictor_corrector(*args, corrector="mala")
     with pytest.raises(ValueError, match="unknown corrector"):

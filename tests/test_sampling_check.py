@@ -1,4 +1,4 @@
-"""The sampling section of ``check`` (numerics.sampling_check): composed targets, the
+"""The sampling section of ``check`` (numerics.sampling.section): composed targets, the
 named samplers, options and the section's contract.
 
 Failure budget: the one calibrated statistical assertion (an FC family's composed run
@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numerics.composition import NonNormalizable
-from numerics.named_families import fc_family, shear_family
-from numerics.sampled_claims import setup
-from numerics.sampling_check import (
+from numerics.claims.named_families import fc_family, shear_family
+from numerics.claims.sampled import setup
+from numerics.laws.unnormalized import NonNormalizable
+from numerics.sampling.section import (
     SAMPLERS,
     SamplingOptions,
     composed_target,

@@ -1,4 +1,4 @@
-"""Scene laws (numerics.scenes): exact densities, scores, samples and noising of the image
+"""Scene laws (numerics.laws.scenes): exact densities, scores, samples and noising of the image
 models of THEORY §8, against a brute-force sum over every occupancy pattern."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from numerics.distributions import GaussianMixture
-from numerics.processes import VP
-from numerics.scenes import (
+from numerics.laws import GaussianMixture
+from numerics.laws.processes import VP
+from numerics.laws.scenes import (
     Scene,
     SceneComposition,
     SceneLaw,

@@ -1,4 +1,4 @@
-"""SMC samplers (numerics.smc): weights and resampling, recovery of exact targets, and
+"""SMC samplers (numerics.sampling.smc): weights and resampling, recovery of exact targets, and
 THEORY C13 on the shear family — tempered SMC at ``t = 0`` recovers ``C[p⃗]``, samplers that
 follow the noisy path ``q_t = C[p⃗^t]`` lose the modes ``C[p⃗]`` needs.
 
@@ -19,13 +19,14 @@ from functools import lru_cache
 import pytest
 import torch
 
-from numerics import samplers as S
-from numerics import smc
-from numerics.composition import compose, weighted_exponents
-from numerics.distributions import GaussianMixture
-from numerics.family import Family
-from numerics.named_families import shear_family
-from numerics.processes import VP
+from numerics.claims.named_families import shear_family
+from numerics.composition.compose import compose, weighted_exponents
+from numerics.laws import GaussianMixture
+from numerics.laws.family import Family
+from numerics.laws.processes import VP
+from numerics.sampling import samplers as S
+from numerics.sampling import smc
+from numerics.sampling.times import geometric_times, uniform_times
 
 F64 = torch.float64
 Z = 6.0
@@ -102,7 +103,7 @@ def test_path_smc_recovers_mixture_and_normalizer():
     vp = VP()
     g = torch.Generator().manual_seed(2024)
     result = smc.path_smc(S.exact_score(MIX, vp), S.exact_log_prob(MIX, vp),
-                          S.prior_sample(PATH_N, 2, vp, g), S.uniform_times(vp, PATH_STEPS),
+                          S.prior_sample(PATH_N, 2, vp, g), uniform_times(vp, PATH_STEPS),
                           vp, g)
     masses = _mode_masses(MIX, result.x, result.weights)
     assert float((masses - MIX.weights).abs().max()) < PATH_MASS_TOL, masses
@@ -213,7 +214,7 @@ FAR = 0.1
 def c13() -> tuple[Family, torch.Tensor, S.Score, S.LogProb]:
     """The shear family, its time grid and ``q_t``'s callables, premises checked once."""
     family = shear_family()
-    times = S.geometric_times(family.process, C13_STEPS, C13_T_MIN)
+    times = geometric_times(family.process, C13_STEPS, C13_T_MIN)
     end = compose(family.noised(C13_T_MIN)).to_mixture()
     # components have sd ≤ 0.16 at distance 0.5 from the axes there: counting each in the
     # quadrant of its mean misplaces < Φ(−3) = 1.3e-3 of mass, far below ENDPOINT_TOL
@@ -290,7 +291,7 @@ def _tiny_path(dtype: torch.dtype, seed: int, **kw) -> smc.SMCResult:
     vp = VP()
     g = torch.Generator().manual_seed(seed)
     return smc.path_smc(S.exact_score(MIX, vp), S.exact_log_prob(MIX, vp),
-                        S.prior_sample(50, 2, vp, g, dtype=dtype), S.uniform_times(vp, 4),
+                        S.prior_sample(50, 2, vp, g, dtype=dtype), uniform_times(vp, 4),
                         vp, g, **kw)
 
 

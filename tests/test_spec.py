@@ -11,9 +11,9 @@ import pytest
 import torch
 from spec_edits import DELETE, with_field
 
-from numerics.distributions import BlockProduct, GaussianMixture
-from numerics.family import Family, FeatureMap
-from numerics.processes import VE, VP
+from numerics.laws import BlockProduct, GaussianMixture
+from numerics.laws.family import Family, FeatureMap
+from numerics.laws.processes import VE, VP
 from projcomp.spec import SpecError, family_from_dict, family_to_dict, load_family
 
 POINTS = torch.tensor([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0], [-1.5, 0.25, 0.75]],

@@ -1,4 +1,4 @@
-"""Strategies (numerics/strategies.py): what each promises, checked on its own draws.
+"""Strategies (numerics/claims/strategies.py): what each promises, checked on its own draws.
 
 FC and its violations are judged by the library's exact check (``fc_violation``,
 Definition 5.2) against ``EXACT_TOL`` (float64 round-off of closed-form inner products).
@@ -20,11 +20,8 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from numerics.checks import fc_violation, infer_partition
-from numerics.distributions import BlockProduct, GaussianMixture, is_block_diagonal
-from numerics.family import Family
-from numerics.metrics import EXACT_TOL
-from numerics.strategies import (
+from numerics.checks.fc import fc_violation, infer_partition
+from numerics.claims.strategies import (
     VIOLATION_KINDS,
     block_orthogonal_matrices,
     diffeomorphisms,
@@ -36,6 +33,9 @@ from numerics.strategies import (
     orthogonal_matrices,
     partitions,
 )
+from numerics.laws import BlockProduct, GaussianMixture, is_block_diagonal
+from numerics.laws.family import Family
+from numerics.tolerances import EXACT_TOL
 
 F64 = torch.float64
 MATRIX_TOL = 1e-12

@@ -1,8 +1,8 @@
 """Length generalization in miniature (THEORY §8; paper Fig. 3, Table 1), exact.
 
-Image model: :func:`numerics.scenes.clevr_scene` (3×3 locations, four templates, pixel
+Image model: :func:`numerics.laws.scenes.clevr_scene` (3×3 locations, four templates, pixel
 noise 0.1). The conditional "an object at ``ℓ``" is composed over the first ``k``
-locations of ``ORDER`` under four backgrounds (``numerics.scenes`` for the laws):
+locations of ``ORDER`` under four backgrounds (``numerics.laws.scenes`` for the laws):
 
 - ``empty``: the empty scene; conditional ``ℓ``: one object at ``ℓ``. FC holds exactly
   with ``M_ℓ`` = cell ``ℓ`` (C1), so ``C[p⃗]`` is "objects at the ``k`` cells, nothing else".
@@ -15,10 +15,10 @@ locations of ``ORDER`` under four backgrounds (``numerics.scenes`` for the laws)
   rate ``1.5 / 9``; conditional ``ℓ``: ``ℓ`` occupied, the others as in the background.
   FC holds exactly, and ``C[p⃗]`` is "objects at the ``k`` cells plus independent clutter".
 
-Sampling: DPM-Solver++(2M) (``numerics.schedules``) with ``STOCHASTIC_STEPS`` SDE steps
+Sampling: DPM-Solver++(2M) (``numerics.sampling.samplers``) with ``STOCHASTIC_STEPS`` SDE steps
 down to ``σ = SIGMA_SWITCH``, then ODE steps, on the exact composed noisy scores
-``Σ_m e_m ∇log p_m^t`` (:class:`numerics.scenes.SceneComposition`). Counting: a cell holds
-an object when it carries at least half of some template (``numerics.scenes.COUNT_THRESHOLD``).
+``Σ_m e_m ∇log p_m^t`` (:class:`numerics.laws.scenes.SceneComposition`). Counting: a cell holds
+an object when it carries at least half of some template (``numerics.laws.scenes.COUNT_THRESHOLD``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from typing import Any
 
 import torch
 
-from numerics.checks import projective_gaps
-from numerics.composition import compose, weighted_exponents
-from numerics.distributions import BlockProduct
-from numerics.family import Family
-from numerics.samplers import prior_sample
-from numerics.scenes import (
+from numerics.checks.gaps import projective_gaps
+from numerics.composition.compose import compose, weighted_exponents
+from numerics.laws import BlockProduct
+from numerics.laws.family import Family
+from numerics.laws.scenes import (
     Scene,
     SceneComposition,
     SceneLaw,
@@ -44,7 +43,8 @@ from numerics.scenes import (
     clevr_scene,
     uniform_counts,
 )
-from numerics.schedules import dpm_solver_2m, two_phase_times
+from numerics.sampling.samplers import dpm_solver_2m, prior_sample
+from numerics.sampling.times import two_phase_times
 
 Tensor = torch.Tensor
 BACKGROUNDS = ("empty", "unconditional", "cluttered", "independent")
@@ -107,7 +107,7 @@ def closed_form(family: Family) -> SceneLaw | None:
 
 
 def exact_projective_gap(family: Family) -> float | None:
-    """``max_ℓ D(Π_ℓ♯C[p⃗], Π_ℓ♯p_ℓ)`` (normalized L2, closed form, ``numerics.checks``) for
+    """``max_ℓ D(Π_ℓ♯C[p⃗], Π_ℓ♯p_ℓ)`` (normalized L2, closed form, ``numerics.checks.gaps``) for
     families whose members are products over cells (``None`` otherwise). Each conditional
     is written as the background's block product with its own cell replaced, so that
     ``compose`` sees the shared blocks and returns the product form (C1)."""

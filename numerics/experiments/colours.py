@@ -31,14 +31,15 @@ from typing import Any
 
 import torch
 
-from numerics.distributions import BlockProduct, Distribution, GaussianMixture
-from numerics.family import Family
-from numerics.judge import check_family
-from numerics.named_families import in_features
-from numerics.processes import time_grid
-from numerics.sampled_claims import Setup, calibration_for, setup
-from numerics.sampling_check import T_MIN, SamplingOptions, sampling_section
+from numerics.checks.judge import check_family
+from numerics.claims.named_families import in_features
+from numerics.claims.sampled import Setup, calibration_for, setup
+from numerics.laws import BlockProduct, Distribution, GaussianMixture
+from numerics.laws.family import Family
+from numerics.sampling.section import T_MIN, SamplingOptions, sampling_section
+from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
+from numerics.tolerances import FALSE_ALARM_BUDGET
 
 Tensor = torch.Tensor
 F64 = torch.float64
@@ -61,10 +62,9 @@ SAMPLERS = ("ode", "sde")
 STEPS = 100
 SAMPLES = 2000
 QUICK_SAMPLES = 1000
-# The project's false-failure budget for one statistical verdict (DESIGN.md quality bars),
-# split (Bonferroni) over the tests whose false rejection would fail the experiment: each
+# The project's false-failure budget (FALSE_ALARM_BUDGET) is split (Bonferroni) over the
+# tests whose false rejection would fail the experiment: each
 # orthogonal case under each sampler (2 × 2 tests, so 2.5e-4 each, 3999 null runs).
-BUDGET = 1e-3
 # Times at which the path C[p⃗^t] is compared with N_t[C[p⃗]]: geometric as in check, but
 # from 1e-6 (s_t ≈ 3e-4) rather than check's 1e-3 (s_t ≈ 0.01), because the non-orthogonal
 # path only returns to C[p⃗] for s_t ≲ 1e-3, and 30 points rather than 12 for a smooth
@@ -113,8 +113,9 @@ CASES = (
 
 
 def level_per_test(cases=CASES, samplers=SAMPLERS) -> float:
-    """``BUDGET / (#orthogonal cases × #samplers)``: the level of each calibrated test."""
-    return BUDGET / (sum(c.orthogonal for c in cases) * len(samplers))
+    """``FALSE_ALARM_BUDGET / (#orthogonal cases × #samplers)``: the level of each
+    calibrated test."""
+    return FALSE_ALARM_BUDGET / (sum(c.orthogonal for c in cases) * len(samplers))
 
 
 # the family ---------------------------------------------------------------------------
@@ -207,9 +208,9 @@ def sampled(s: Setup, case: Case, samples: int, level: float,
 
 
 def verdict(report: dict[str, Any], holds: list[bool]) -> str:
-    """``check``'s rule (``numerics.judge``) with every sampler's test: the distribution-level
-    verdict when ``C[p⃗]`` is not projective or not normalizable, else ``works`` iff every
-    composed run passes."""
+    """``check``'s rule (``numerics.checks.judge``) with every sampler's test: the
+    distribution-level verdict when ``C[p⃗]`` is not projective or not normalizable, else
+    ``works`` iff every composed run passes."""
     if report["verdict"] in ("non-normalizable", "fails-at-t0"):
         return report["verdict"]
     return "works" if all(holds) else "fails-in-sampling"
@@ -281,5 +282,6 @@ def settings(quick: bool) -> dict[str, Any]:
             "process": {"type": type(process).__name__, **vars(process)},
             "samplers": list(SAMPLERS), "steps": STEPS, "t_min": T_MIN,
             "samples": QUICK_SAMPLES if quick else SAMPLES, "level_per_test": level_per_test(),
-            "budget": BUDGET, "time_points": TIME_POINTS, "path_t_min": PATH_T_MIN, "seed": SEED,
+            "budget": FALSE_ALARM_BUDGET, "time_points": TIME_POINTS,
+            "path_t_min": PATH_T_MIN, "seed": SEED,
             "normalized_directions": False}

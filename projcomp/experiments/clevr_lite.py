@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from numerics.experiments import clevr_lite
-from numerics.scenes import COUNT_THRESHOLD, Scene
+from numerics.laws.scenes import COUNT_THRESHOLD, Scene
 from numerics.threads import single_threaded
 from projcomp import atomic
 
@@ -131,7 +131,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{scene['cols'] * scene['cell']}×3 = "
         f"{scene['rows'] * scene['cols'] * scene['cell']**2 * 3} dimensions); templates "
         f"{', '.join(scene['templates'])}; isotropic pixel noise {scene['pixel_noise']}.",
-        "- Exact models (`numerics.scenes.SceneLaw`, a mixture over which cells hold an "
+        "- Exact models (`numerics.laws.scenes.SceneLaw`, a mixture over which cells hold an "
         "object, with densities and noisy scores in closed form at O(L·M) cost per image): "
         "empty scene; one object at ℓ (template uniform); one object at a uniformly random "
         f"cell (the unconditional single-object law); clutter of {scene['clutter']} at "

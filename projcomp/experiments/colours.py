@@ -285,14 +285,14 @@ def index(doc: dict[str, Any]) -> str:
         f"t = {st['t_min']:g}; `ode` = probability-flow ODE with Heun steps, `sde` = reverse "
         "SDE, Euler–Maruyama).", "",
         "## Distribution level (exact)", "",
-        "From `numerics.judge.check_family` (what `projcomp check` runs): FC in amounts, "
+        "From `numerics.checks.judge.check_family` (what `projcomp check` runs): FC in amounts, "
         "projective gaps at t = 0, the noise-commutation gap `D(C[p⃗^t], N_t[C[p⃗]])` in "
         f"normalized L2 (closed form) over {st['time_points']} geometric times in "
         f"[{st['path_t_min']:g}, 1], and the heuristic's cosine of the mean differences "
         "`δ_i = E_{p_i}[x] − E_{p_b}[x]` in RGB.", "",
         *distribution_rows(cases), "",
         "## Sampling level", "",
-        "Per case and sampler (`numerics.sampling_check.sampling_section`): the composed run "
+        "Per case and sampler (`numerics.sampling.section.sampling_section`): the composed run "
         "(scores `Σ_m e_m ∇log p_m^t`, what a user who adds scores gets), the oracle run "
         "(same sampler and steps on the exact `∇log N_t[C[p⃗]]`) and exact draws of "
         f"`N_t[C[p⃗]]` at t = {st['t_min']:g}. *holds* is a Monte Carlo test of composed "

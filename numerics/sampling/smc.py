@@ -1,0 +1,357 @@
+"""Sequential Monte Carlo samplers for composed targets (THEORY C13).
+
+Both samplers move a weighted particle cloud ``(x_i, W_i)`` through a sequence of
+unnormalized targets ``γ_0, γ_1, ..., γ_K`` (Del Moral, Doucet & Jasra 2006). Step ``k``
+proposes ``x' ~ K_k(·|x)``, chooses a backward kernel ``L_{k−1}(x|x')`` and multiplies each
+weight by the incremental weight
+
+    w_k(x, x') = γ_k(x') L_{k−1}(x | x') / (γ_{k−1}(x) K_k(x' | x))      (their eq. 30)
+
+(in the log domain). The estimate ``log Ẑ = Σ_k log Σ_i W_{k−1,i} w_{k,i}`` of
+``log ∫ γ_K − log ∫ γ_0`` is unbiased in ``Ẑ`` (their §3.3; Del Moral 2004). When the
+effective sample size ``ESS = (Σ w)² / Σ w²`` (Kong, Liu & Wong 1994) falls below
+``ess_fraction · N``, particles are resampled systematically (one uniform ``U``, draws at
+``(U + j)/N``, Kitagawa 1996; Douc & Cappé 2005) and weights reset to ``1/N``; then MALA
+moves invariant for ``γ_k`` rejuvenate them without changing the weights.
+
+- :func:`path_smc` follows the noisy path ``q_t`` (THEORY C13(a); for a composition
+  ``q_t = C[p⃗^t]``, known through its score and unnormalized log-density). ``K`` is a
+  reverse-SDE (or ancestral) step from ``t_i`` to ``t_{i+1}``; ``L`` is the forward noising
+  kernel ``N(x_{t_i}; r x_{t_{i+1}}, (s_{t_i}² − r² s_{t_{i+1}}²) I)``, ``r = a_{t_i}/a_{t_{i+1}}``,
+  which makes ``w ≡`` const when ``q_t`` is a true diffusion path and ``K`` its exact
+  reverse. The start is ``x ~ N(0, s_T² I)`` weighted by ``q_T(x) / N(x; 0, s_T² I)``.
+  With exact weights it is consistent as ``N → ∞`` for any path; C13(a) is about finite
+  ``N``, when ``q_t`` moves mass between separated modes that hold few particles.
+- :func:`tempered_smc` needs only the ``t = 0`` target ``π`` (THEORY C13(b)): the geometric
+  path ``π_β ∝ ρ^{1−β} π^β`` from a Gaussian reference ``ρ = N(m, σ² I)`` with MCMC
+  proposals and their time reversals as backward kernels, so that
+  ``w = π_{β'}(x) / π_β(x) = exp((β' − β)(log π − log ρ)(x))`` (Del Moral et al. 2006,
+  §3.3.2.3). The next ``β'`` solves ``ESS(w) = ess_fraction · N`` by bisection (Jasra,
+  Stephens, Doucet & Tsagaris 2011; Zhou, Johansen & Aston 2016); particles are then
+  resampled and moved at every stage.
+
+MALA step sizes adapt between sweeps to an acceptance target from the population's mean
+acceptance (each sweep is an exact ``γ_k``-invariant kernel; the population-based choice is
+the adaptive SMC of Jasra et al. 2011, consistent by Beskos, Jasra, Kantas & Thiery 2016).
+
+Scores and log-densities have the ``(x (N, n), t) -> (N, n) / (N,)`` signature of
+``numerics.sampling.samplers``; the ``t = 0`` target of :func:`tempered_smc` is called with
+``t = 0.0``. Costs are per-particle evaluations (``samplers.counted``). Every random draw
+takes an explicit ``torch.Generator``; dtype and device follow the particles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from numerics.laws.processes import ForwardProcess
+from numerics.sampling.samplers import (
+    DEFAULT_STEP_SCALE,
+    PREDICTORS,
+    Callback,
+    Counted,
+    Evaluate,
+    Evaluation,
+    LogProb,
+    Score,
+    choose,
+    counted,
+    mala_step,
+)
+
+PATH_CALLBACK_KEYS = ("x", "i", "t", "log_w", "ess")
+TEMPERED_CALLBACK_KEYS = ("x", "i", "beta", "log_w", "ess")
+# Target mean MALA acceptance probability: 0.574 is optimal in high dimension (Roberts &
+# Rosenthal 1998); in 2-D larger steps pay less, and 0.6 sits in the usual 0.5–0.7 range.
+ACCEPT_TARGET = 0.6
+# Step-size adaptation between sweeps: h ← h exp(ADAPT_GAIN (ᾱ − ACCEPT_TARGET)); from
+# ᾱ = 0 the step shrinks ×0.30 per sweep, from ᾱ = 1 it grows ×2.2.
+ADAPT_GAIN = 2.0
+# Bisection on β' − β ∈ (0, 1 − β]: 60 halvings resolve it to 2^-60 ≈ 1e-18, below
+# float64 resolution, so the ESS criterion is met as exactly as floats allow.
+BISECTION_STEPS = 60
+
+
+@dataclass(frozen=True)
+class SMCResult:
+    """Output of an SMC sampler.
+
+    ``x (N, n)`` particles with normalized log-weights ``log_weights (N,)``
+    (``logsumexp = 0``; all ``−log N`` after a final resampling, which
+    :func:`tempered_smc` always does and :func:`path_smc` does when the last ESS fell below
+    its threshold); ``schedule (K + 1,)`` the times (path) or inverse temperatures β
+    (tempered), float64; per stage ``k = 1..K``: ``ess (K,)`` the ESS after reweighting,
+    ``resampled (K,)`` whether it resampled, ``acceptance (K,)`` the mean MALA acceptance
+    probability; ``log_normalizer`` ``log Ẑ`` (module docstring); cost in per-particle
+    score and log-density evaluations.
+    """
+
+    x: Tensor
+    log_weights: Tensor
+    schedule: Tensor
+    ess: Tensor
+    resampled: Tensor
+    acceptance: Tensor
+    log_normalizer: float
+    score_evals: int
+    density_evals: int
+
+    @property
+    def weights(self) -> Tensor:
+        """Normalized weights ``(N,)``."""
+        return self.log_weights.exp()
+
+    @property
+    def resamplings(self) -> int:
+        """How many stages resampled."""
+        return int(self.resampled.sum())
+
+
+# weights ------------------------------------------------------------------------------
+def effective_sample_size(log_w: Tensor) -> float:
+    """``(Σ w)² / Σ w²`` for unnormalized log-weights ``(N,)`` (Kong, Liu & Wong 1994):
+    ``N`` for equal weights, 1 when one weight dominates; 0 when every weight is zero."""
+    value = torch.exp(2.0 * torch.logsumexp(log_w, 0) - torch.logsumexp(2.0 * log_w, 0))
+    return float(torch.nan_to_num(value, nan=0.0))
+
+
+def systematic_resample(log_w: Tensor, generator: torch.Generator) -> Tensor:
+    """Systematic resampling (Kitagawa 1996): indices ``(N,)`` (long) with ``idx_j`` the
+    ``i`` whose cumulative weight interval ``[C_{i−1}, C_i)`` holds ``(U + j)/N``, one
+    ``U ~ U[0, 1)``. Index ``i`` is drawn ``⌊N W_i⌋`` or ``⌈N W_i⌉`` times (``W`` the
+    normalized weights), so a zero weight is never drawn. Cumulative sums run in float64 and
+    are divided by their last entry, so that they end at exactly 1 and every point falls
+    in some interval. Raises ``ValueError`` when every weight is zero."""
+    n = log_w.shape[0]
+    if not bool(torch.isfinite(log_w).any()) or bool(torch.isnan(log_w).any()):
+        raise ValueError("systematic_resample needs log-weights without NaN, not all -inf")
+    cum = torch.cumsum(torch.softmax(log_w.to(torch.float64), 0), 0)
+    cum = cum / cum[-1]
+    u = torch.rand(1, generator=generator, dtype=torch.float64, device=log_w.device)
+    points = (u + torch.arange(n, dtype=torch.float64, device=log_w.device)) / n
+    return torch.searchsorted(cum[:-1], points, right=True)
+
+
+def _normalized(log_w: Tensor) -> Tensor:
+    return log_w - torch.logsumexp(log_w, 0)
+
+
+def _gaussian_log_density(x: Tensor, mean: Tensor | float, var: float) -> Tensor:
+    """``log N(x; mean, var I)`` ``(N,)`` for ``x (N, n)``."""
+    n = x.shape[-1]
+    return -(x - mean).square().sum(-1) / (2.0 * var) - 0.5 * n * math.log(2.0 * math.pi * var)
+
+
+class _Weights:
+    """Normalized log-weights ``(N,)``, the ``log Ẑ`` they accumulate and the per-stage
+    history (ESS, resampled)."""
+
+    def __init__(self, log_w: Tensor) -> None:
+        self.log_w = torch.full_like(log_w, -math.log(log_w.shape[0]))
+        self.log_z = 0.0
+        self.ess: list[float] = []
+        self.resampled: list[bool] = []
+        self.reweight(log_w)
+
+    def reweight(self, log_inc: Tensor) -> None:
+        """``W ← W w`` and ``log Ẑ += log Σ W w``; NaN increments count as zero weight."""
+        total = self.log_w + torch.nan_to_num(log_inc, nan=-math.inf)
+        self.log_z += float(torch.logsumexp(total, 0))
+        self.log_w = _normalized(total)
+
+    def resample_if(self, threshold: float, generator: torch.Generator) -> Tensor | None:
+        """Record the ESS; below ``threshold`` return systematic indices and reset weights."""
+        ess = effective_sample_size(self.log_w)
+        self.ess.append(ess)
+        self.resampled.append(ess < threshold)
+        if ess >= threshold:
+            return None
+        idx = systematic_resample(self.log_w, generator)
+        self.log_w = torch.full_like(self.log_w, -math.log(self.log_w.shape[0]))
+        return idx
+
+
+def _take(idx: Tensor | None, x: Tensor, ev: Evaluation) -> tuple[Tensor, Evaluation]:
+    if idx is None:
+        return x, ev
+    return x[idx], tuple(a[idx] for a in ev)
+
+
+def _mala_sweeps(evaluate: Evaluate, x: Tensor, ev: Evaluation, h: float, steps: int,
+                 generator: torch.Generator) -> tuple[Tensor, Evaluation, float, float]:
+    """``steps`` MALA sweeps, the step ``h`` adapted after each (``ADAPT_GAIN``); returns
+    ``(x, evaluation, mean acceptance, adapted h)``."""
+    rates = []
+    for _ in range(steps):
+        x, ev, alpha = mala_step(evaluate, x, ev, h, generator)
+        rate = float(alpha.mean())
+        rates.append(rate)
+        h *= math.exp(ADAPT_GAIN * (rate - ACCEPT_TARGET))
+    return x, ev, (sum(rates) / len(rates) if rates else math.nan), h
+
+
+def _result(x: Tensor, weights: _Weights, schedule: list[float], acceptance: list[float],
+            score: Counted, density: Counted) -> SMCResult:
+    return SMCResult(
+        x=x, log_weights=weights.log_w,
+        schedule=torch.tensor(schedule, dtype=torch.float64),
+        ess=torch.tensor(weights.ess, dtype=torch.float64),
+        resampled=torch.tensor(weights.resampled, dtype=torch.bool),
+        acceptance=torch.tensor(acceptance, dtype=torch.float64),
+        log_normalizer=weights.log_z, score_evals=score.rows, density_evals=density.rows)
+
+
+def _emit(callback: Callback | None, keys: tuple[str, ...], *values: Any) -> None:
+    if callback is not None:
+        callback(dict(zip(keys, values, strict=True)))
+
+
+# SMC along the noisy path -------------------------------------------------------------
+def _backward_log_density(process: ForwardProcess, x: Tensor, y: Tensor, t: float,
+                          t_next: float) -> Tensor:
+    """``log L(x | y)`` ``(N,)`` for the forward noising kernel from ``t_next`` to ``t``:
+    ``N(x; r y, (s_t² − r² s_{t_next}²) I)``, ``r = a_t / a_{t_next}``."""
+    a_t, s_t = process.coefficients(t)
+    a_n, s_n = process.coefficients(t_next)
+    r = a_t / a_n
+    return _gaussian_log_density(x, r * y, s_t**2 - r * r * s_n**2)
+
+
+@torch.no_grad()
+def path_smc(score: Score, log_prob: LogProb, x_T: Tensor, times: Tensor,
+             process: ForwardProcess, generator: torch.Generator, *, predictor: str = "sde",
+             ess_fraction: float = 0.5, mcmc_steps: int = 2,
+             step_scale: float = DEFAULT_STEP_SCALE,
+             callback: Callback | None = None) -> SMCResult:
+    """SMC along ``q_t`` (THEORY C13(a); module docstring): ``x_T (N, n)`` drawn from
+    ``N(0, s_T² I)`` (``samplers.prior_sample``), ``times`` decreasing from ``T``.
+
+    Step ``i``: propose with the ``predictor`` kernel (``"sde"`` or ``"ancestral"``) from
+    ``t_i`` to ``t_{i+1}``, reweight by ``q_{t_{i+1}}(x') L(x|x') / (q_{t_i}(x) K(x'|x))``,
+    resample if ``ESS < ess_fraction · N``, then ``mcmc_steps`` MALA sweeps on
+    ``q_{t_{i+1}}`` starting at ``h = (step_scale · s_{t_{i+1}})² / 2`` (proposal std
+    ``step_scale · s``), adapted between sweeps. The callback receives
+    ``PATH_CALLBACK_KEYS`` before step ``i``. Cost per particle: ``1 + steps (1 +
+    mcmc_steps)`` score and as many density evaluations.
+    """
+    kernel = choose(PREDICTORS, predictor, "predictor")
+    score, density = counted(score), counted(log_prob)
+
+    def at(t: float) -> Evaluate:
+        return lambda y: (density(y, t).to(y), score(y, t).to(y))
+
+    x, t0 = x_T.clone(), float(times[0])
+    ev = at(t0)(x)
+    weights = _Weights(ev[0] - _gaussian_log_density(x, 0.0, process.s(t0) ** 2))
+    acceptance: list[float] = []
+    for i in range(len(times) - 1):
+        t, t_next = float(times[i]), float(times[i + 1])
+        _emit(callback, PATH_CALLBACK_KEYS, x, i, t, weights.log_w,
+              effective_sample_size(weights.log_w))
+        mean, var = kernel(process, x, ev[1], t, t_next)
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        y = mean + math.sqrt(var) * z
+        ev_y = at(t_next)(y)
+        log_k = _gaussian_log_density(y, mean, var)
+        weights.reweight(ev_y[0] + _backward_log_density(process, x, y, t, t_next)
+                         - ev[0] - log_k)
+        x, ev = _take(weights.resample_if(ess_fraction * len(x), generator), y, ev_y)
+        h = 0.5 * (step_scale * process.s(t_next)) ** 2
+        x, ev, rate, _ = _mala_sweeps(at(t_next), x, ev, h, mcmc_steps, generator)
+        acceptance.append(rate)
+    return _result(x, weights, times.tolist(), acceptance, score, density)
+
+
+# SMC along a tempering path at t = 0 ---------------------------------------------------
+@dataclass(frozen=True)
+class _Reference:
+    """``ρ = N(m, σ² I)``: log-density and score."""
+
+    mean: Tensor
+    scale: float
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return _gaussian_log_density(x, self.mean, self.scale**2)
+
+    def score(self, x: Tensor) -> Tensor:
+        return -(x - self.mean) / self.scale**2
+
+
+def _tempered(beta: float, ref: _Reference, x: Tensor, lp: Tensor, sc: Tensor) -> Evaluation:
+    """Evaluation of ``π_β ∝ ρ^{1−β} π^β`` at ``x`` from ``log π(x)``, ``∇log π(x)``:
+    ``(log π_β, (1−β)∇log ρ + β∇log π, log π, ∇log π)`` (the last two carried along)."""
+    return ((1.0 - beta) * ref.log_prob(x) + beta * lp,
+            (1.0 - beta) * ref.score(x) + beta * sc, lp, sc)
+
+
+def _next_beta(log_ratio: Tensor, beta: float, target: float) -> float:
+    """The ``β' ∈ (β, 1]`` with ``ESS((β' − β) log_ratio) = target`` by bisection (the ESS
+    falls monotonically in ``β'``: its log-derivative is ``2(E_δ − E_{2δ})[log_ratio] ≤ 0``
+    under the tilts ``∝ e^{δ log_ratio}``), or 1 when even ``β' = 1`` keeps it."""
+    if effective_sample_size((1.0 - beta) * log_ratio) >= target:
+        return 1.0
+    lo, hi = 0.0, 1.0 - beta
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        if effective_sample_size(mid * log_ratio) >= target:
+            lo = mid
+        else:
+            hi = mid
+    return beta + (lo if lo > 0.0 else hi)
+
+
+@torch.no_grad()
+def tempered_smc(score0: Score, log_prob0: LogProb, reference_mean: Tensor | Any,
+                 reference_scale: float, n: int, generator: torch.Generator, *,
+                 dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
+                 ess_fraction: float = 0.5, mala_steps: int = 5, max_stages: int = 1000,
+                 callback: Callback | None = None) -> SMCResult:
+    """Adaptive tempered SMC for ``π`` (THEORY C13(b); module docstring), ``n`` particles.
+
+    ``score0``/``log_prob0`` are ``π``'s score and unnormalized log-density, called as
+    ``(x, 0.0)``. The reference ``ρ = N(reference_mean, reference_scale² I)`` must cover
+    ``π``: take ``π``'s mean (or any central point) and a few times its largest standard
+    deviation plus the spread of its modes, e.g. ``3 sqrt(λ_max(Cov π))``; a ``ρ`` narrower
+    than ``π`` leaves tails unexplored (the weights cannot recover them).
+
+    Each stage picks ``β'`` (``_next_beta``), reweights by ``exp((β' − β)(log π − log ρ))``,
+    resamples systematically and runs ``mala_steps`` MALA sweeps on ``π_{β'}`` (initial
+    step ``h = σ²/2``, adapted between sweeps and carried across stages). Raises
+    ``RuntimeError`` if ``β`` has not reached 1 after ``max_stages``. ``log_normalizer``
+    estimates ``log ∫ exp(log_prob0)``. The callback receives ``TEMPERED_CALLBACK_KEYS``
+    before each stage. Cost per particle: ``1 + stages · mala_steps`` evaluations of each.
+    """
+    ref = _Reference(torch.as_tensor(reference_mean, dtype=dtype, device=device),
+                     float(reference_scale))
+    score, density = counted(score0), counted(log_prob0)
+
+    def at(beta: float) -> Evaluate:
+        return lambda y: _tempered(beta, ref, y, density(y, 0.0).to(y), score(y, 0.0).to(y))
+
+    x = ref.mean + ref.scale * torch.randn(n, ref.mean.shape[0], generator=generator,
+                                           dtype=dtype, device=device)
+    ev = at(0.0)(x)
+    weights, betas, acceptance = _Weights(torch.zeros_like(ev[0])), [0.0], []
+    h = 0.5 * ref.scale**2
+    while betas[-1] < 1.0:
+        if len(betas) > max_stages:
+            raise RuntimeError(f"tempering reached beta={betas[-1]:.4g} after {max_stages} "
+                               "stages; widen the reference or raise max_stages")
+        beta = betas[-1]
+        _emit(callback, TEMPERED_CALLBACK_KEYS, x, len(betas) - 1, beta, weights.log_w,
+              effective_sample_size(weights.log_w))
+        log_ratio = torch.nan_to_num(ev[2] - ref.log_prob(x), nan=-math.inf)
+        new = _next_beta(log_ratio, beta, ess_fraction * n)
+        weights.reweight((new - beta) * log_ratio)
+        x, ev = _take(weights.resample_if(math.inf, generator), x, ev)
+        ev = _tempered(new, ref, x, ev[2], ev[3])
+        x, ev, rate, h = _mala_sweeps(at(new), x, ev, h, mala_steps, generator)
+        betas.append(new)
+        acceptance.append(rate)
+    return _result(x, weights, betas, acceptance, score, density)
+
