@@ -186,7 +186,7 @@ def null_trials(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, le
         value = statistic(draw(n, generator), draw(n, generator), generator)
         rejections += cal.rejects(value)
         p_values.append(cal.p_value(value))
-        ratio += value / cal.summary()["null_median"] / trials
+        ratio += value / cal.null_median / trials
     return {"samples": n, "null_runs": null_runs_for(level),
             **false_alarms(rejections, trials, level),
             "p_value_uniformity": uniformity(p_values, null_runs_for(level)),
@@ -219,10 +219,10 @@ def sampling_verdict(s: Setup, steps: int, runs: int) -> dict[str, Any]:
     fails, misses, p_values, ratios = 0, 0, [], []
     for seed in range(1, runs + 1):
         section = sampling_section(s.family, s.result, s.lenses, options, seed=seed)
-        fails += not section["holds"]
-        misses += not section["sampler_reaches_target"]
-        p_values.append(section["test"]["p_value"])
-        ratios.append(section["test"]["value"] / section["test"]["null_median"])
+        fails += not section.holds
+        misses += not section.sampler_reaches_target
+        p_values.append(section.test.p_value)
+        ratios.append(section.test.value / section.test.null_median)
     seconds = time.perf_counter() - start
     return {"family": "fc_family", "options": asdict(options),
             "seeds": [1, runs],

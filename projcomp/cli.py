@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from numerics.checks.report import CheckReport
+from numerics.laws.family import Family
+from numerics.records import to_json
 from numerics.sampling.section import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -118,9 +121,8 @@ def _run_check(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(f"--operator: {err}") from None
     family = load_family(args.family)
-    report: dict[str, Any] = jsonable(check_family(family, seed=args.seed, operator=operator,
-                                                   sampling=sampling))
-    print(json.dumps(report, indent=2) if args.json else render_check(report))
+    report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
+    print(json.dumps(report_json(report), indent=2) if args.json else render_check(report))
     return 0
 
 
@@ -140,17 +142,10 @@ def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
                            device=str(device), progress=sys.stderr.isatty())
 
 
-def jsonable(value: Any) -> Any:
-    """The report with every ``Family`` written as a family spec."""
-    from numerics.laws.family import Family
-
-    if isinstance(value, Family):
-        return family_to_dict(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
+def report_json(report: CheckReport) -> dict[str, Any]:
+    """The ``check --json`` document: the report's records with every ``Family`` (an
+    operator's counterexample) written as a family spec."""
+    return to_json(report, {Family: family_to_dict})
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -173,11 +168,11 @@ def _run_counterexamples(args: argparse.Namespace) -> int:
     for claim_id in [args.claim] if args.claim else SEARCHABLE:
         print(f"{claim_id}: searching (up to {args.max_examples} instances, then shrinking)",
               file=sys.stderr)
-        summary = run(claim_id, args.out, args.max_examples, args.seed)
-        if summary["found"]:
-            print(f"{claim_id}: dim {summary['dim']}, k {summary['k']}: {summary['violated']} "
-                  f"off by {summary['amount']:.4g} ({summary['metric']}) -> "
-                  f"{args.out / (claim_id + '.md')}")
+        found = run(claim_id, args.out, args.max_examples, args.seed)
+        if found is not None:
+            v = found.violation
+            print(f"{claim_id}: dim {found.family.dim}, k {found.family.k}: {v.violated} "
+                  f"off by {v.amount:.4g} ({v.metric}) -> {args.out / (claim_id + '.md')}")
         else:
             print(f"{claim_id}: no counterexample in {args.max_examples} instances")
     return 0

@@ -8,17 +8,14 @@ import io
 import json
 
 import torch
-from hypothesis import HealthCheck, settings
 
 from numerics.laws.family import Family
 from projcomp.cli import main
+from projcomp.evidence import search_settings
 from projcomp.spec import family_to_dict
-from projcomp.verify import SEARCH_PHASES
 
-# Derandomized search with the runner's phases (no explain phase, see SEARCH_PHASES).
-SEARCH = settings(derandomize=True, database=None, deadline=None, max_examples=25,
-                  print_blob=False, suppress_health_check=list(HealthCheck),
-                  phases=SEARCH_PHASES)
+# Derandomized search with the runner's settings (no explain phase, see SEARCH_PHASES).
+SEARCH = search_settings(25)
 
 
 def seeded() -> torch.Generator:

@@ -32,7 +32,7 @@ from numerics.composition.compose import product_exponents, weighted_exponents
 from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.diffeomorphisms import Affine, Coordinatewise, MonotoneTanh
 from numerics.laws.family import Family
-from projcomp.verify import c12_strategy
+from projcomp.claims.c12_no_fc import strategy as c12_strategy
 from theory import proofs
 from theory.catalogue import claim
 

@@ -6,7 +6,7 @@ absorbs it only when it is constant (affine ``A``).
 Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space
-  (``projcomp.counterexamples.SEARCHES["C5"]``: FC families with k ≥ 2 and a non-affine
+  (``projcomp.claims.spec("C5").search``: FC families with k ≥ 2 and a non-affine
   diffeomorphism, dimension ≤ 2), *shrinks* it, and the shrunk instance is small
   (dimension ≤ 2, k = 2, single-Gaussian members), nonlinear, and breaks equivariance by
   ``MARGIN`` times the pointwise tolerance;
@@ -27,14 +27,14 @@ from hypothesis import find
 from numerics.claims import exact as ev
 from numerics.composition.compose import product_exponents, weighted_exponents
 from numerics.laws.diffeomorphisms import Affine
-from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.claims import MARGIN, spec
 from theory import proofs
 from theory.catalogue import claim
 
 
 @pytest.fixture(scope="module")
 def counterexample():
-    search = SEARCHES["C5"]
+    search = spec("C5").search
     return find(search.strategy(), search.breaks, settings=SEARCH)
 
 

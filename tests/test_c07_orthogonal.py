@@ -15,7 +15,7 @@ Evidence checked here:
 - symbolic (``theory.proofs.c7_orthogonal_noise_commutes``): rotation by symbolic θ
   commutes with noise (means, covariances) and the heteroscedastic Gaussian composition
   commutes — all ``proved``;
-- sampled (``projcomp.verify_sampled.run_c7``): on ``fc_family`` in the features of a
+- sampled (``projcomp.claims.spec("C7").sampled``): on ``fc_family`` in the features of a
   fixed rotation and of a block-orthogonal ``D Q`` (C8), the probability-flow ODE on the
   composed scores passes the calibrated test against its oracle run (level 1e-3 split
   over the two families) and approaches exact draws as the step count grows.
@@ -39,8 +39,8 @@ from numerics.laws.family import Family
 from numerics.laws.processes import VE, VP
 from numerics.sampling.times import time_grid
 from numerics.tolerances import EXACT_TOL
-from projcomp.verify import TIMES
-from projcomp.verify_sampled import run_c7
+from projcomp.claims import spec
+from projcomp.evidence import TIMES
 from theory import proofs
 from theory.catalogue import claim
 
@@ -135,7 +135,7 @@ def test_symbolic_proved(symbolic, label: str) -> None:
 
 
 def test_sampled_runs_match_the_oracle_under_orthogonal_and_block_orthogonal_maps() -> None:
-    evidence = run_c7()
+    evidence = spec("C7").sampled()
     assert evidence.outcome == "holds", evidence.details
     names = [s["name"] for s in evidence.sampling["sweeps"]]
     assert names == ["fc_orthogonal", "fc_block_orthogonal"]

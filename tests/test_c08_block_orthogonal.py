@@ -38,7 +38,7 @@ from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.family import Family
 from numerics.laws.processes import VE, VP
 from numerics.sampling.times import time_grid
-from projcomp.verify import TIMES
+from projcomp.evidence import TIMES
 from theory import proofs
 from theory.catalogue import claim
 

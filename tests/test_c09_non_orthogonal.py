@@ -7,7 +7,7 @@ a counterexample needs mixture or heteroscedastic blocks.
 Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space
-  (``projcomp.counterexamples.SEARCHES["C9"]``: FC feature families with Gaussian
+  (``projcomp.claims.spec("C9").search``: FC feature families with Gaussian
   background blocks and mixture conditionals, dimension ≤ 2, under random invertible
   linear maps), *shrinks* it, and the shrunk instance is small (dimension ≤ 2, k = 2),
   its ``AAᵀ`` is not block-diagonal, the two sides agree at ``t = 0`` and differ at some
@@ -44,20 +44,20 @@ from numerics.claims.sampled import plain_failures
 from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.family import Family
 from numerics.sampling.times import time_grid
-from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.claims import MARGIN, spec
 from theory import proofs
 from theory.catalogue import claim
 
 F64 = torch.float64
 @pytest.fixture(scope="module")
 def counterexample():
-    search = SEARCHES["C9"]
+    search = spec("C9").search
     return find(search.strategy(), search.breaks, settings=SEARCH)
 
 
 @pytest.fixture(scope="module")
 def pixel(counterexample) -> Family:
-    return SEARCHES["C9"].family(counterexample)
+    return spec("C9").search.family(counterexample)
 
 
 @pytest.fixture(scope="module")

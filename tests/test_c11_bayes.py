@@ -7,7 +7,7 @@ Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space (FC families,
   k ≥ 2, dimension ≤ 2, recomposed over ``p_b = (1/k) Σ_ℓ p_ℓ`` by
-  ``numerics.claims.exact.bayes_family``; predicate ``SEARCHES["C11"].breaks``), *shrinks* it,
+  ``numerics.claims.exact.bayes_family``; predicate ``spec("C11").search.breaks``), *shrinks* it,
   and the shrunk instance is small (dimension ≤ 2, k = 2, single-Gaussian conditionals)
   with a projective gap above ``GRID_TOL`` and ``MARGIN × EXACT_TOL``;
 - written as a family spec, ``projcomp check --json`` reports ``fails-at-t0``;
@@ -26,17 +26,17 @@ from numerics.claims import exact as ev
 from numerics.claims import strategies as pst
 from numerics.laws.family import Family
 from numerics.tolerances import EXACT_TOL, GRID_TOL
-from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.claims import MARGIN, spec
 from theory.catalogue import claim
 
 
 @pytest.fixture(scope="module")
 def fc_family() -> Family:
-    """The FC family whose Bayes recomposition breaks C11. ``runs.c11_strategy()`` is
+    """The FC family whose Bayes recomposition breaks C11. The search's strategy is
     ``fc_families(min_k=2, max_dim=2).map(bayes_family)``; searching the unmapped
     strategy with the mapped predicate draws and shrinks the same choices, and keeps the
     FC background for the control."""
-    breaks = SEARCHES["C11"].breaks
+    breaks = spec("C11").search.breaks
     return find(pst.fc_families(min_k=2, max_dim=2), lambda f: breaks(ev.bayes_family(f)),
                 settings=SEARCH)
 

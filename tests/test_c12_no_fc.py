@@ -5,7 +5,7 @@
 Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space
-  (``projcomp.counterexamples.SEARCHES["C12"]``: families that break FC in one named way —
+  (``projcomp.claims.spec("C12").search``: families that break FC in one named way —
   cross-block dependence, off-block mismatch or background dependence — between two
   conditionals' blocks, dimension ≤ 2), *shrinks* it, and the shrunk instance is small
   (dimension ≤ 2, k = 2, single-Gaussian members), really violates Definition 5.2 for its
@@ -27,7 +27,7 @@ from numerics.claims import exact as ev
 from numerics.claims import strategies as pst
 from numerics.laws.family import Family
 from numerics.tolerances import EXACT_TOL, GRID_TOL
-from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.claims import MARGIN, spec
 from theory.catalogue import claim
 
 # The kinds the runner's search draws from (overlapping blocks have no FC partition).
@@ -35,7 +35,7 @@ KINDS = [k for k in pst.VIOLATION_KINDS if k != "overlapping_blocks"]
 
 @pytest.fixture(scope="module")
 def counterexample() -> Family:
-    search = SEARCHES["C12"]
+    search = spec("C12").search
     return search.family(find(search.strategy(), search.breaks, settings=SEARCH))
 
 

@@ -5,7 +5,7 @@
 Evidence checked here:
 
 - Hypothesis *finds* a counterexample in the runner's search space
-  (``projcomp.counterexamples.SEARCHES["C14"]``: FC families of dimension ≤ 2 with
+  (``projcomp.claims.spec("C14").search``: FC families of dimension ≤ 2 with
   weights in ``[0.25, 3]``), *shrinks* it, and the shrunk instance is small (dimension
   ≤ 2, k ≤ 2, single-Gaussian members), is FC, has a weight ≠ 1 and a projective gap above
   ``GRID_TOL`` and ``MARGIN × EXACT_TOL``; its tilted block matches the closed-form
@@ -33,14 +33,14 @@ from numerics.claims import exact as ev
 from numerics.laws import GaussianMixture
 from numerics.laws.family import Family
 from numerics.tolerances import EXACT_TOL, GRID_TOL
-from projcomp.counterexamples import MARGIN, SEARCHES
+from projcomp.claims import MARGIN, spec
 from theory import proofs
 from theory.catalogue import claim
 
 
 @pytest.fixture(scope="module")
 def counterexample() -> Family:
-    search = SEARCHES["C14"]
+    search = spec("C14").search
     return search.family(find(search.strategy(), search.breaks, settings=SEARCH))
 
 

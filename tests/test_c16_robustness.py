@@ -4,7 +4,7 @@ violation (cross-block dependence, background mismatch off ``M_i``, background
 dependence), and the curve is reported with a conjectured bound ``gap ≤ c · size²``.
 
 Evidence checked here, on one run of the runner's measurement
-(``projcomp.verify.run_c16``: for each kind, the same derandomized 2-D families broken
+(``projcomp.claims.spec("C16").exact``: for each kind, the same derandomized 2-D families broken
 by sizes 0, 0.05, …, 0.8, exact normalized L2 gaps averaged over families):
 
 - the outcome is ``holds``, and every kind has a curve (none undecided);
@@ -26,7 +26,7 @@ import pytest
 
 from numerics.claims import strategies as pst
 from numerics.tolerances import EXACT_TOL
-from projcomp.verify import run_c16
+from projcomp.claims import spec
 from theory.catalogue import claim
 
 KINDS = [k for k in pst.VIOLATION_KINDS if k != "overlapping_blocks"]
@@ -42,12 +42,12 @@ SLOPE_RANGE = (1.5, 2.5)
 
 @pytest.fixture(scope="module")
 def evidence():
-    return run_c16()
+    return spec("C16").exact()
 
 
 def _measured(evidence, kind: str) -> tuple[list[float], list[float]]:
     """The curve up to the first size at which every family is non-normalizable."""
-    sizes, gaps = evidence.curve["sizes"], evidence.curve["gaps"][kind]
+    sizes, gaps = evidence.curve.sizes, evidence.curve.gaps[kind]
     n = next((i for i, g in enumerate(gaps) if g is None), len(gaps))
     return sizes[:n], gaps[:n]
 
@@ -63,7 +63,7 @@ def test_outcome_holds(evidence) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_curve_starts_at_zero_and_vanishes_with_the_violation(evidence, kind: str) -> None:
-    assert kind in evidence.curve["gaps"], evidence.details  # not undecided
+    assert kind in evidence.curve.gaps, evidence.details  # not undecided
     sizes, gaps = _measured(evidence, kind)
     assert sizes[0] == 0.0 and len(gaps) >= 3
     # size 0 is FC: exact normalized L2, EXACT_TOL = float64 round-off bound
@@ -77,7 +77,7 @@ def test_curve_starts_at_zero_and_vanishes_with_the_violation(evidence, kind: st
 def test_curve_grows_with_the_size(evidence, kind: str) -> None:
     _, gaps = _measured(evidence, kind)
     assert all(a < b for a, b in itertools.pairwise(gaps)), gaps
-    c = evidence.curve["bound_c"][kind]
+    c = evidence.curve.bound_c[kind]
     assert math.isfinite(c) and c > 0.0
 
 

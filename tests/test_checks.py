@@ -100,9 +100,9 @@ def test_fc_example_partition_is_inferred(name: str) -> None:
     assert disjoint and partition == [[0, 1], [2, 3]]  # M_b = {4}: no conditional moves it
     assert max(fc_violation(family, partition).values()) <= EXACT_TOL
     report = check_family(family)
-    fc = report["factorized_conditionals"]
-    assert fc["holds"] and fc["partition_inferred"] and fc["partition"] == [[0, 1], [2, 3]]
-    assert report["verdict"] == "works"
+    fc = report.factorized_conditionals
+    assert fc.holds and fc.partition_inferred and fc.partition == [[0, 1], [2, 3]]
+    assert report.verdict == "works"
 
 
 def finer_fc_family() -> Family:
@@ -125,8 +125,8 @@ def test_partition_inference_does_not_depend_on_representation(form: str) -> Non
     assert max(fc_violation(family, [[0], [1]]).values()) <= EXACT_TOL  # FC holds
     assert infer_partition(family) == ([[0], [1]], True)
     report = check_family(family)
-    assert report["factorized_conditionals"]["holds"]
-    assert report["verdict"] == "works"
+    assert report.factorized_conditionals.holds
+    assert report.verdict == "works"
 
 
 def test_composition_of_fc_family_is_the_same_law_with_or_without_factorizing() -> None:
@@ -184,7 +184,7 @@ def test_violation_raises_its_condition_only(kind: str) -> None:
 @pytest.mark.parametrize("projections", [((0,), (1,)), None], ids=["given", "inferred"])
 def test_violation_is_not_recognized_as_fc(kind: str, projections) -> None:
     family = dataclasses.replace(VIOLATIONS[kind][0](0.5), projections=projections)
-    assert not check_family(family)["factorized_conditionals"]["holds"]
+    assert not check_family(family).factorized_conditionals.holds
 
 
 @pytest.mark.parametrize("kind", VIOLATIONS)
@@ -202,8 +202,8 @@ def test_overlapping_blocks_are_reported() -> None:
                                                gaussian([-1.0, 1.0], I2)))
     partition, disjoint = infer_partition(family)
     assert not disjoint and partition == [[0], [0, 1]]
-    fc = check_family(family)["factorized_conditionals"]
-    assert not fc["holds"] and fc["partition"] is None
+    fc = check_family(family).factorized_conditionals
+    assert not fc.holds and fc.partition is None
 
 
 # projective gaps -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from spec_edits import DELETE, with_field
 
 from numerics.tolerances import ESTIMATE_TOL
 from projcomp.cli import main
-from projcomp.spec import family_to_dict, load_family
+from projcomp.spec import family_from_dict, family_to_dict, load_family
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -261,6 +261,23 @@ def test_shear_family_fails_by_default_and_holds_with_tempered_smc() -> None:
     assert set(beside) == {"pc-mala", "pc-hmc", "path-smc"}
     assert not any(run["holds"] for run in beside.values())  # C13(a)
     assert all(run["score_evals"] > 0 and run["density_evals"] > 0 for run in beside.values())
+
+
+def test_operator_counterexamples_are_written_as_family_specs() -> None:
+    """``--operator`` with ``--json``: each property the operator loses carries its
+    counterexample family as a family spec that reads back (``C_w`` with ``w = 2`` loses
+    C1 and C2, C14, and keeps equivariance)."""
+    status, out, err = run_main(["check", str(EXAMPLES / "fc.json"), "--json", "--samples",
+                                 "0", "--operator", "cfg_weighted"])
+    assert (status, err) == (0, "")
+    operator = strict_json(out)["operator"]
+    assert operator["name"].endswith("cfg_weighted")
+    lost = [p for p in operator["properties"] if not p["kept"]]
+    assert [p["claim"] for p in lost] == ["C1", "C2"]
+    for p in lost:
+        family = family_from_dict(p["counterexample"]["family"])
+        assert (family.dim, family.k) == (2, 2)
+        assert p["counterexample"]["gap"] == p["max_gap"]
 
 
 @pytest.mark.parametrize("argv, mentions", [

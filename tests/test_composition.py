@@ -518,3 +518,34 @@ def test_composition_commutes_with_a_common_linear_pushforward_mixtures(operator
     rhs = operator(family).pushforward(b, c)
     assert isinstance(lhs, GaussianMixture)
     assert normalized_l2(lhs, rhs) <= EXACT_TOL
+
+
+# --- the composition hook ------------------------------------------------------------------
+class SelfComposing(GaussianMixture):
+    """A Gaussian with a composition rule of its own (``Distribution.compose_with``): it
+    records what it was asked and answers with ``answer``."""
+
+    answer: Distribution
+    asked: list
+
+    def compose_with(self, members, exponents):
+        self.asked.append(([id(p) for p in members], list(exponents)))
+        return self.answer
+
+
+def test_compose_consults_the_first_members_own_rule_first():
+    """``compose_exponents`` hands the members (zero exponents dropped) to ``members[0]``'s
+    hook and returns its answer as is; the default hook (``None``) leaves the generic
+    routes in charge."""
+    eye = torch.eye(2, dtype=F64)
+    first = SelfComposing.gaussian(torch.zeros(2, dtype=F64), eye)
+    first.answer, first.asked = GaussianMixture.gaussian(torch.ones(2, dtype=F64), eye), []
+    second = GaussianMixture.gaussian(torch.full((2,), 0.5, dtype=F64), eye)
+    third = GaussianMixture.gaussian(-torch.ones(2, dtype=F64), 0.5 * eye)
+    members = [first, second, second, third]
+    assert compose_exponents(members, [-1.0, 1.0, 0.0, 1.0]) is first.answer
+    assert first.asked == [([id(first), id(second), id(third)], [-1.0, 1.0, 1.0])]
+    # the single-member shortcut needs no rule; a plain Gaussian first has none
+    assert compose_exponents(members, [0.0, 1.0, 0.0, 0.0]) is second
+    generic = compose_exponents([second, third], [-1.0, 2.0])
+    assert isinstance(generic, GaussianMixture) and len(first.asked) == 1

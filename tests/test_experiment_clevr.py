@@ -9,8 +9,10 @@ import json
 import pytest
 import torch
 
+from numerics.composition.compose import weighted_exponents
 from numerics.experiments import clevr_lite
 from numerics.laws.scenes import clevr_scene
+from numerics.sampling.section import composed_target
 from numerics.tolerances import EXACT_TOL
 from projcomp.cli import main
 
@@ -115,7 +117,13 @@ def test_closed_form_is_the_composition():
     target = clevr_lite.closed_form(family)
     assert target.required == (0, 4)
     x = target.sample(40, torch.Generator().manual_seed(0))
-    composed = clevr_lite.composed_score(family)(x, 0.0)
+    exponents = weighted_exponents(family)
+    summed = sum(e * p.score(x) for p, e in zip(family.members, exponents, strict=True))
     # C1: Σ e_m ∇log p_m = ∇log C[p⃗]; float64 sums of scores of size ~1/v = 100
-    assert torch.allclose(composed, target.score(x), atol=1e-8, rtol=0)
+    assert torch.allclose(summed, target.score(x), atol=1e-8, rtol=0)
+    # the experiment samples through check's path: composed_target, built by compose
+    for t in (0.0, 0.3):
+        noisy = target.noised(t, family.process) if t else target
+        assert torch.allclose(composed_target(family).score(x, t), noisy.score(x), atol=1e-8,
+                              rtol=0)
     assert clevr_lite.closed_form(clevr_lite.scene_family(scene, "cluttered", (0,))) is None

@@ -38,6 +38,7 @@ from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
 from numerics.laws.pushforward import Pushforward
 from numerics.laws.unnormalized import OperatorComposition
+from numerics.records import to_json
 from numerics.tolerances import GRID_TOL
 from projcomp.spec import family_from_dict, family_to_dict
 
@@ -95,7 +96,7 @@ def test_expected_properties(name: str) -> None:
         else:
             assert r.max_gap > LOST_MARGIN * GRID_TOL
             assert r.counterexample is not None
-            assert r.counterexample["gap"] == r.max_gap
+            assert r.counterexample.gap == r.max_gap
 
 
 @pytest.mark.parametrize("name", ["cfg_weighted", "simple_product"])
@@ -105,8 +106,7 @@ def test_counterexample_is_json_and_replays(name: str) -> None:
     lost = [r for r in properties(name) if not r.kept]
     assert lost
     for r in lost:
-        doc = json.loads(json.dumps({**r.counterexample,
-                                     "family": family_to_dict(r.counterexample["family"])}))
+        doc = json.loads(json.dumps(to_json(r.counterexample, {Family: family_to_dict})))
         family = family_from_dict(doc["family"])
         operator = OPERATORS[name]
         if r.name == "projective under FC":

@@ -1,5 +1,5 @@
 """Samplers (numerics.sampling.samplers): calibrated sample-level accuracy on exact scores, MALA
-invariance, determinism, dtype, callbacks and chunking.
+invariance, determinism, dtype, callbacks, chunking and the shared signature.
 
 Failure budget: every statistical assertion below is calibrated to fail with probability
 below 1e-4 for a fresh seed (arguments inline), so the whole module stays below 1e-3; with
@@ -8,6 +8,7 @@ the fixed seeds the tests are deterministic.
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
 
@@ -68,7 +69,7 @@ def _run(name: str, steps: int, seed: int = 1) -> torch.Tensor:
     score = S.exact_score(BIMODAL, vp)
     if name == "heun":
         return S.probability_flow_heun(score, x_t, times, vp)
-    return S.reverse_sde_euler(score, x_t, times, vp, g)
+    return S.reverse_sde_euler(score, x_t, times, vp, generator=g)
 
 
 # (sampler, coarse steps, fine steps, weak order). Measured (seed 1): Heun 4 steps 1.3e-2,
@@ -108,8 +109,8 @@ def test_metropolis_corrector_leaves_target_invariant(name):
     target = BIMODAL.noised(t, vp)
     g = torch.Generator().manual_seed(7)
     x0 = target.sample(n, g)
-    x, rate = corrector(S.exact_score(BIMODAL, vp), S.exact_log_prob(BIMODAL, vp),
-                        x0, t, generator=g, **kwargs)
+    x, rate = corrector(S.exact_score(BIMODAL, vp), x0, t,
+                        log_prob=S.exact_log_prob(BIMODAL, vp), generator=g, **kwargs)
     assert rate.shape == (n,) and bool(((rate > 0) & (rate <= 1)).all())
     assert 0.5 < float(rate.mean()) < 1.0
     assert not torch.equal(x, x0)
@@ -137,9 +138,53 @@ def test_metropolis_corrector_rejects_nan_proposals(name):
         {"step_size": 0.5, "n_leapfrog": 3, "n_steps": 20}
     g = torch.Generator().manual_seed(0)
     x0 = 0.5 * torch.rand(2000, 1, generator=g, dtype=torch.float64)
-    x, rate = corrector(lambda y, t: -y, _bounded_target, x0, 0.0, generator=g, **kwargs)
+    x, rate = corrector(lambda y, t: -y, x0, 0.0, log_prob=_bounded_target, generator=g,
+                        **kwargs)
     assert bool((x.abs() < 1.0).all())
     assert 0.0 < float(rate.mean()) < 1.0
+
+
+# the shared signature ------------------------------------------------------------------
+SAMPLERS = (S.reverse_sde_euler, S.ancestral, S.probability_flow_heun, S.predictor_corrector,
+            S.dpm_solver_2m)
+CORRECTORS = (S.langevin_corrector, S.mala_corrector, S.hmc_corrector)
+
+
+def _keyword_only_none(params, name: str) -> bool:
+    return params[name].kind is inspect.Parameter.KEYWORD_ONLY and params[name].default is None
+
+
+def _positional(params) -> list[str]:
+    return [p.name for p in params.values()
+            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS + CORRECTORS, ids=lambda f: f.__name__)
+def test_samplers_share_one_signature(sampler):
+    """``(score, x, times, process, *, generator=None, callback=None, **options)``; the
+    correctors, which move at one time, ``(score, x, t, *, generator=None, **options)``."""
+    params = inspect.signature(sampler).parameters
+    if sampler in CORRECTORS:
+        assert _positional(params) == ["score", "x", "t"]
+    else:
+        assert _positional(params) == ["score", "x", "times", "process"]
+        assert _keyword_only_none(params, "callback")
+    assert _keyword_only_none(params, "generator")
+    assert "log_prob" not in params or params["log_prob"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_random_samplers_need_a_generator_and_the_ode_ignores_it():
+    vp = VP()
+    score, times = S.exact_score(BIMODAL, vp), uniform_times(vp, 3, T_MIN)
+    x_t = S.prior_sample(20, 1, vp, torch.Generator().manual_seed(0))
+    for sampler in (S.reverse_sde_euler, S.ancestral, S.predictor_corrector):
+        with pytest.raises(ValueError, match="generator"):
+            sampler(score, x_t, times, vp)
+    with pytest.raises(ValueError, match="generator"):
+        S.langevin_corrector(score, x_t, 0.1, step_size=1e-3, n_steps=1)
+    ode = S.probability_flow_heun(score, x_t, times, vp)
+    assert torch.equal(ode, S.probability_flow_heun(
+        score, x_t, times, vp, generator=torch.Generator().manual_seed(5)))
 
 
 def test_same_generator_same_output():
@@ -148,10 +193,10 @@ def test_same_generator_same_output():
 
     def once(sampler):
         g = torch.Generator().manual_seed(3)
-        return sampler(score, S.prior_sample(500, 1, vp, g), times, vp, g)
+        return sampler(score, S.prior_sample(500, 1, vp, g), times, vp, generator=g)
 
-    def pc(score, x_T, times, vp, g):
-        return S.predictor_corrector(score, x_T, times, vp, g, corrector="hmc",
+    def pc(score, x, times, vp, *, generator):
+        return S.predictor_corrector(score, x, times, vp, generator=generator, corrector="hmc",
                                      log_prob=S.exact_log_prob(BIMODAL, vp)).x
 
     for sampler in (S.reverse_sde_euler, S.ancestral, pc):
@@ -163,14 +208,17 @@ def test_dtype_follows_input(process):
     g = torch.Generator().manual_seed(0)
     x_t = S.prior_sample(300, 1, process, g, dtype=torch.float32)
     score, times = S.exact_score(BIMODAL, process), uniform_times(process, 5, T_MIN)
-    outs = [S.reverse_sde_euler(score, x_t, times, process, g),
-            S.ancestral(score, x_t, times, process, g),
+    log_prob = S.exact_log_prob(BIMODAL, process)
+    outs = [S.reverse_sde_euler(score, x_t, times, process, generator=g),
+            S.ancestral(score, x_t, times, process, generator=g),
             S.probability_flow_heun(score, x_t, times, process),
-            S.langevin_corrector(score, x_t, 0.1, 1e-3, 2, g),
-            *S.mala_corrector(score, S.exact_log_prob(BIMODAL, process), x_t, 0.1, 1e-3, 2, g),
-            *S.hmc_corrector(score, S.exact_log_prob(BIMODAL, process), x_t, 0.1, 1e-2, 3, 2, g),
-            *[S.predictor_corrector(score, x_t, times, process, g, predictor=p, corrector=c,
-                                    log_prob=S.exact_log_prob(BIMODAL, process)).x
+            S.langevin_corrector(score, x_t, 0.1, step_size=1e-3, n_steps=2, generator=g),
+            *S.mala_corrector(score, x_t, 0.1, log_prob=log_prob, step_size=1e-3, n_steps=2,
+                              generator=g),
+            *S.hmc_corrector(score, x_t, 0.1, log_prob=log_prob, step_size=1e-2,
+                             n_leapfrog=3, n_steps=2, generator=g),
+            *[S.predictor_corrector(score, x_t, times, process, generator=g, predictor=p,
+                                    corrector=c, log_prob=log_prob).x
               for p, c in (("sde", "langevin"), ("ancestral", "mala"))]]
     for out in outs:
         assert out.dtype == torch.float32 and out.device == x_t.device
@@ -188,8 +236,8 @@ def test_callback_sees_every_step():
     assert [d["t"] for d in seen] == times[:-1].tolist()
     assert all(d["x"].shape == d["score"].shape == x_t.shape for d in seen)
     seen.clear()
-    S.predictor_corrector(score, x_t, times, vp, torch.Generator().manual_seed(1),
-                          corrector="langevin", callback=seen.append)
+    S.predictor_corrector(score, x_t, times, vp, generator=torch.Generator().manual_seed(1),
+                          callback=seen.append, corrector="langevin")
     assert [d["i"] for d in seen] == list(range(steps))
     assert all(tuple(d) == S.CALLBACK_KEYS for d in seen)
 
@@ -243,7 +291,7 @@ def test_predictor_corrector_reaches_target(corrector):
     g = torch.Generator().manual_seed(11)
     x_T = S.prior_sample(N_PC, 1, vp, g)
     result = S.predictor_corrector(S.exact_score(BIMODAL, vp), x_T,
-                                   geometric_times(vp, PC_STEPS, T_MIN), vp, g,
+                                   geometric_times(vp, PC_STEPS, T_MIN), vp, generator=g,
                                    corrector=corrector, log_prob=S.exact_log_prob(BIMODAL, vp),
                                    rule=S.CorrectorRule(steps=2))
     target = BIMODAL.noised(T_MIN, vp)
@@ -271,7 +319,7 @@ def test_predictor_corrector_counts_evaluations(corrector):
         S.exact_log_prob(BIMODAL, vp))
     g = torch.Generator().manual_seed(0)
     result = S.predictor_corrector(score, S.prior_sample(n, 1, vp, g),
-                                   uniform_times(vp, steps, T_MIN), vp, g,
+                                   uniform_times(vp, steps, T_MIN), vp, generator=g,
                                    corrector=corrector, log_prob=log_prob, rule=rule)
     per_score, per_density = _pc_costs(corrector, rule.steps, rule.n_leapfrog)
     assert (result.score_evals, result.density_evals) == (n * steps * per_score,
@@ -283,13 +331,14 @@ def test_predictor_corrector_counts_evaluations(corrector):
 def test_predictor_corrector_rejects_bad_arguments():
     vp = VP()
     args = (S.exact_score(BIMODAL, vp), torch.zeros(3, 1, dtype=torch.float64),
-            uniform_times(vp, 2, T_MIN), vp, torch.Generator())
+            uniform_times(vp, 2, T_MIN), vp)
+    g = torch.Generator()
     with pytest.raises(ValueError, match="corrector 'mala' needs log_prob"):
-        S.predictor_corrector(*args, corrector="mala")
+        S.predictor_corrector(*args, generator=g, corrector="mala")
     with pytest.raises(ValueError, match="unknown corrector"):
-        S.predictor_corrector(*args, corrector="gibbs")
+        S.predictor_corrector(*args, generator=g, corrector="gibbs")
     with pytest.raises(ValueError, match="unknown predictor"):
-        S.predictor_corrector(*args, predictor="heun")
+        S.predictor_corrector(*args, generator=g, predictor="heun")
 
 
 def test_counted_tallies_rows():

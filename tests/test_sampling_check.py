@@ -21,6 +21,7 @@ from numerics.sampling.section import (
     exact_target,
     reference_gaussian,
     sampling_section,
+    sampling_section_with_draws,
 )
 
 # float64 round-off of a few sums of exact scores of size O(10)
@@ -78,28 +79,27 @@ def test_options_are_validated() -> None:
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_returns_the_section_contract(sampler: str) -> None:
-    """Small runs of every named sampler: the section's keys, shapes and costs."""
+    """Small runs of every named sampler: the section's fields, shapes and costs."""
     s = setup(fc_family())
     options = SamplingOptions(samples=200, steps=8, sampler=sampler, level=0.1)
-    section = sampling_section(s.family, s.result, s.lenses, options,
-                               keep_samples=True)
-    assert isinstance(section["holds"], bool) and section["sampler"] == sampler
-    assert len(section["gaps"]) == len(section["oracle_gaps"]) == s.family.k
-    assert section["samples"]["composed"].shape == (200, 5)
-    assert section["samples"]["composed"].dtype == torch.float64
-    cost = section["cost"]["composed"]
-    assert cost["score_evals"] > 0
+    section, draws = sampling_section_with_draws(s.family, s.result, s.lenses, options)
+    assert isinstance(section.holds, bool) and section.sampler == sampler
+    assert len(section.gaps) == len(section.oracle_gaps) == s.family.k
+    assert draws.composed.shape == (200, 5)
+    assert draws.composed.dtype == torch.float64
+    cost = section.cost.composed
+    assert cost.score_evals > 0
     needs_density = sampler in ("pc-mala", "pc-hmc", "path-smc", "smc")
-    assert (cost["density_evals"] > 0) is needs_density
-    assert section["test"]["null_runs"] == 9 and section["test"]["level"] == 0.1
+    assert (cost.density_evals > 0) is needs_density
+    assert section.test.null_runs == 9 and section.test.level == 0.1
 
 
 def test_fc_composed_run_is_accepted_against_its_oracle() -> None:
     s = setup(fc_family())
     options = SamplingOptions(samples=1000, steps=32, level=1e-3)
     section = sampling_section(s.family, s.result, s.lenses, options, seed=5)
-    assert section["holds"] and section["sampler_reaches_target"], section["test"]
-    assert section["calibrated"] and "note" not in section
+    assert section.holds and section.sampler_reaches_target, section.test
+    assert section.calibrated and section.note is None
 
 
 def test_an_unconverged_sampler_is_flagged_uncalibrated() -> None:
@@ -108,8 +108,8 @@ def test_an_unconverged_sampler_is_flagged_uncalibrated() -> None:
     s = setup(fc_family())
     options = SamplingOptions(samples=500, steps=2, level=0.01)
     section = sampling_section(s.family, s.result, s.lenses, options, seed=1)
-    assert not section["sampler_reaches_target"] and not section["calibrated"]
-    assert "not guaranteed" in section["note"]
+    assert not section.sampler_reaches_target and not section.calibrated
+    assert "not guaranteed" in section.note
 
 
 def test_same_seed_same_section() -> None:
@@ -117,4 +117,4 @@ def test_same_seed_same_section() -> None:
     options = SamplingOptions(samples=100, steps=4, sampler="sde", level=0.1)
     a, b = (sampling_section(s.family, s.result, s.lenses, options, seed=3)
             for _ in range(2))
-    assert a["test"]["value"] == b["test"]["value"] and a["gaps"] == b["gaps"]
+    assert a.test.value == b.test.value and a.gaps == b.gaps

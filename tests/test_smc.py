@@ -12,6 +12,7 @@ the estimate were Gaussian. With the fixed seeds the tests are deterministic.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from functools import lru_cache
@@ -102,9 +103,9 @@ PATH_LOGZ_TOL = _tolerance(0.025)
 def test_path_smc_recovers_mixture_and_normalizer():
     vp = VP()
     g = torch.Generator().manual_seed(2024)
-    result = smc.path_smc(S.exact_score(MIX, vp), S.exact_log_prob(MIX, vp),
-                          S.prior_sample(PATH_N, 2, vp, g), uniform_times(vp, PATH_STEPS),
-                          vp, g)
+    result = smc.path_smc(S.exact_score(MIX, vp), S.prior_sample(PATH_N, 2, vp, g),
+                          uniform_times(vp, PATH_STEPS), vp,
+                          log_prob=S.exact_log_prob(MIX, vp), generator=g)
     masses = _mode_masses(MIX, result.x, result.weights)
     assert float((masses - MIX.weights).abs().max()) < PATH_MASS_TOL, masses
     assert abs(result.log_normalizer) < PATH_LOGZ_TOL
@@ -124,16 +125,18 @@ TEMPERED_N = 16_000
 TEMPERED_MASS_SD, TEMPERED_LOGZ_SD = 0.0093, 0.0136
 
 
-def _reference(law) -> tuple[torch.Tensor, float]:
-    return law.mean, 3.0 * float(torch.linalg.eigvalsh(law.covariance)[-1].sqrt())
+def _reference(law) -> smc.GaussianReference:
+    return smc.GaussianReference(
+        law.mean, 3.0 * float(torch.linalg.eigvalsh(law.covariance)[-1].sqrt()))
 
 
 def test_tempered_smc_recovers_masses_and_normalizer():
-    mean, scale = _reference(SEPARATED)
+    reference = _reference(SEPARATED)
     g = torch.Generator().manual_seed(2024)
     result = smc.tempered_smc(lambda x, t: SEPARATED.score(x),
-                              lambda x, t: SEPARATED.log_prob(x) + LOG_C, mean, scale,
-                              TEMPERED_N, g)
+                              reference.sample(TEMPERED_N, g),
+                              log_prob=lambda x, t: SEPARATED.log_prob(x) + LOG_C,
+                              reference=reference, generator=g)
     masses = _mode_masses(SEPARATED, result.x, result.weights)
     assert float((masses - SEPARATED.weights).abs().max()) < _tolerance(TEMPERED_MASS_SD)
     assert abs(result.log_normalizer - LOG_C) < _tolerance(TEMPERED_LOGZ_SD)
@@ -188,10 +191,11 @@ C13_MASS_SD = 0.0068
 def test_c13_tempered_smc_recovers_the_four_modes():
     family = shear_family()
     target = compose(family)
-    mean, scale = _reference(target)
+    reference = _reference(target)
     g = torch.Generator().manual_seed(2024)
-    result = smc.tempered_smc(lambda x, t: target.score(x), lambda x, t: target.log_prob(x),
-                              mean, scale, C13_N, g)
+    result = smc.tempered_smc(lambda x, t: target.score(x), reference.sample(C13_N, g),
+                              log_prob=lambda x, t: target.log_prob(x), reference=reference,
+                              generator=g)
     masses = quadrant_masses(family, result.x, result.weights)
     assert float((masses - 0.25).abs().max()) < _tolerance(C13_MASS_SD), masses
 
@@ -251,8 +255,8 @@ def test_c13_path_following_correctors_lose_two_modes(c13, corrector):
     family, times, score, log_prob = c13
     vp = family.process
     g = torch.Generator().manual_seed(0)
-    result = S.predictor_corrector(score, S.prior_sample(C13_PC_N, 2, vp, g), times, vp, g,
-                                   corrector=corrector, log_prob=log_prob)
+    result = S.predictor_corrector(score, S.prior_sample(C13_PC_N, 2, vp, g), times, vp,
+                                   generator=g, corrector=corrector, log_prob=log_prob)
     assert _starved(quadrant_masses(family, result.x, _uniform(result.x))) < 2 * (0.25 - FAR)
 
 
@@ -277,8 +281,9 @@ def test_c13_path_smc_loses_two_modes(c13):
     for seed in PATH_SEEDS:
         shares: list[float] = []
         g = torch.Generator().manual_seed(seed)
-        result = smc.path_smc(score, log_prob, S.prior_sample(C13_PATH_N, 2, vp, g), times,
-                              vp, g, callback=lambda d, shares=shares: shares.append(
+        result = smc.path_smc(score, S.prior_sample(C13_PATH_N, 2, vp, g), times, vp,
+                              log_prob=log_prob, generator=g,
+                              callback=lambda d, shares=shares: shares.append(
                                   _starved(quadrant_masses(family, d["x"], d["log_w"].exp()))))
         assert min(shares) < BOTTLENECK_MAX
         masses = quadrant_masses(family, result.x, result.weights)
@@ -290,16 +295,18 @@ def test_c13_path_smc_loses_two_modes(c13):
 def _tiny_path(dtype: torch.dtype, seed: int, **kw) -> smc.SMCResult:
     vp = VP()
     g = torch.Generator().manual_seed(seed)
-    return smc.path_smc(S.exact_score(MIX, vp), S.exact_log_prob(MIX, vp),
-                        S.prior_sample(50, 2, vp, g, dtype=dtype), uniform_times(vp, 4),
-                        vp, g, **kw)
+    return smc.path_smc(S.exact_score(MIX, vp), S.prior_sample(50, 2, vp, g, dtype=dtype),
+                        uniform_times(vp, 4), vp, log_prob=S.exact_log_prob(MIX, vp),
+                        generator=g, **kw)
 
 
 def _tiny_tempered(dtype: torch.dtype, seed: int, **kw) -> smc.SMCResult:
     g = torch.Generator().manual_seed(seed)
+    reference = _reference(MIX)
     return smc.tempered_smc(lambda x, t: MIX.score(x).to(x),
-                            lambda x, t: MIX.log_prob(x).to(x), *_reference(MIX), 50, g,
-                            dtype=dtype, **kw)
+                            reference.sample(50, g, dtype=dtype),
+                            log_prob=lambda x, t: MIX.log_prob(x).to(x), reference=reference,
+                            generator=g, **kw)
 
 
 @pytest.mark.parametrize("run", [_tiny_path, _tiny_tempered])
@@ -339,6 +346,29 @@ def test_callbacks_see_every_stage():
     result = _tiny_tempered(F64, 0, callback=tempered_seen.append)
     assert [d["beta"] for d in tempered_seen] == result.schedule[:-1].tolist()
     assert all(tuple(d) == smc.TEMPERED_CALLBACK_KEYS for d in tempered_seen)
+
+
+def test_smc_samplers_follow_the_shared_signature():
+    """``path_smc(score, x, times, process, *, log_prob, generator=None, callback=None,
+    ...)``; ``tempered_smc(score, x, *, log_prob, reference, generator=None, callback=None,
+    ...)`` (no time grid, no process at ``t = 0``); both refuse to draw without a
+    generator."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    for sampler, positional in ((smc.path_smc, ["score", "x", "times", "process"]),
+                                (smc.tempered_smc, ["score", "x"])):
+        params = inspect.signature(sampler).parameters
+        assert [p.name for p in params.values() if p.kind is not keyword] == positional
+        assert params["log_prob"].kind is keyword
+        assert all(params[k].kind is keyword and params[k].default is None
+                   for k in ("generator", "callback"))
+    vp, reference = VP(), _reference(MIX)
+    x = reference.sample(5, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="generator"):
+        smc.path_smc(S.exact_score(MIX, vp), x, uniform_times(vp, 2), vp,
+                     log_prob=S.exact_log_prob(MIX, vp))
+    with pytest.raises(ValueError, match="generator"):
+        smc.tempered_smc(lambda y, t: MIX.score(y), x, log_prob=lambda y, t: MIX.log_prob(y),
+                         reference=reference)
 
 
 def test_tempered_smc_stops_after_max_stages():

@@ -6,6 +6,10 @@ kinds of evidence the suite brings: ``symbolic`` (sympy, ``theory.proofs``), ``e
 (closed forms or grids over random families, ``numerics``) and ``sampled`` (samplers).
 Evidence that needs what is not built yet is listed in ``pending`` with the reason;
 a claim whose only evidence is pending is reported as pending, never as verified.
+
+The code behind each claim is declared once, in ``projcomp.claims`` (one module per claim,
+listed in its ``REGISTRY`` in this catalogue's order; ``tests/test_registry.py`` checks
+that the two agree).
 """
 
 from __future__ import annotations

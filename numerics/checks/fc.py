@@ -7,6 +7,12 @@ factorized form of an FC family (THEORY §3, C1, C2).
   the background's dependence;
 - ``factorize`` / ``factorized_family``: an FC family rewritten as block products
   (exactly the same laws), so that composing it costs ``O(k)`` block compositions.
+
+Every check works on the members' most structured exact form (``factorized_members``:
+``Distribution.factorized``, e.g. a scene law whose cells are independent is its block
+product over cells). Where a check needs a closed form that a member does not have (a
+marginal of a law with dependent cells, an expansion past ``MAX_COMPONENTS``) it raises
+``NotDecidable`` with the reason, rather than guess.
 """
 
 from __future__ import annotations
@@ -17,11 +23,29 @@ import torch
 
 from numerics.checks.metrics import normalized_l2, normalized_l2_blocks
 from numerics.composition.compose import same_distribution
-from numerics.laws import BlockProduct, Distribution, GaussianMixture
+from numerics.laws import BlockProduct, Distribution, ExpansionTooLarge, GaussianMixture
 from numerics.laws.family import Family
 from numerics.tolerances import EXACT_TOL
 
 Partition = list[list[int]]
+# What a law raises for a closed form it does not have (a marginal, a mixture expansion).
+MISSING_CLOSED_FORM = (NotImplementedError, ExpansionTooLarge)
+
+
+class NotDecidable(ValueError):
+    """A check needs a closed form (a marginal, an inner product, an expansion) that a
+    member of the family does not have; the message says which and why."""
+
+
+def not_decidable(what: str, err: Exception) -> NotDecidable:
+    """``NotDecidable`` for ``what``, from the error a law raised for a missing closed form."""
+    return NotDecidable(f"{what} is not decidable here: {str(err) or type(err).__name__}")
+
+
+def factorized_members(family: Family) -> Family:
+    """The family with each member in its most structured exact form
+    (``Distribution.factorized``): the same laws, so every check's answer is unchanged."""
+    return family.with_members([p.factorized() for p in family.members])
 
 
 def _simplified(p: Distribution) -> Distribution:
@@ -40,8 +64,16 @@ def fc_violation(family: Family, partition: Partition) -> dict[str, float]:
 
     1. ``p_i = p_i|M_i ⊗ p_i|M_i^c``;  2. ``p_b = ⊗_j p_b|M_j`` (checked one block at a
     time: ``p_b|M_1..j = p_b|M_1..j−1 ⊗ p_b|M_j``);  3. ``p_i|M_i^c = p_b|M_i^c``.
-    Returns the largest value of each condition.
+    Returns the largest value of each condition; raises ``NotDecidable`` when a member
+    lacks a marginal or inner product the conditions need.
     """
+    try:
+        return _fc_violation(factorized_members(family), partition)
+    except MISSING_CLOSED_FORM as err:
+        raise not_decidable("Factorized Conditionals (Definition 5.2)", err) from err
+
+
+def _fc_violation(family: Family, partition: Partition) -> dict[str, float]:
     n = family.dim
     bg = family.background
     blocks = [list(b) for b in partition if b]
@@ -96,7 +128,15 @@ def infer_partition(family: Family) -> tuple[Partition, bool]:
     under the background's dependence (coordinates in one background block, or with a
     dependent 2-D marginal, must share a block). Both are necessary for FC; differences
     visible only in 3-way marginals are missed, which the exact FC check then reports.
+    Raises ``NotDecidable`` when a member has no closed-form marginals.
     """
+    try:
+        return _infer_partition(factorized_members(family))
+    except MISSING_CLOSED_FORM as err:
+        raise not_decidable("partition inference", err) from err
+
+
+def _infer_partition(family: Family) -> tuple[Partition, bool]:
     groups = _background_groups(family.background)
     partition = []
     for p in family.conditionals:
@@ -166,6 +206,7 @@ def factorize(family: Family, partition: Partition) -> Family:
     """An FC family (Definition 5.2 verified) as block products over ``M_b, M_1..M_k``:
     ``p_b = p_b|M_b Π_j p_b|M_j`` and ``p_i = p_i|M_i Π_{j≠i} p_b|M_j``. Equal in law to
     the input, so only valid after ``fc_violation`` found every condition below tolerance."""
+    family = factorized_members(family)
     n = family.dim
     rest = _complement([c for b in partition for c in b], n)
     parts = [list(b) for b in partition if b] + ([rest] if rest else [])
@@ -190,4 +231,9 @@ def factorized_family(family: Family, partition: Partition) -> Family:
                                 for m in fact.members])
 
 def fc_holds(family: Family, partition: Partition) -> bool:
-    return max(fc_violation(family, partition).values()) <= EXACT_TOL
+    """FC verified for ``partition`` (every condition within ``EXACT_TOL``); ``False`` when
+    it is not decidable (then it is not verified)."""
+    try:
+        return max(fc_violation(family, partition).values()) <= EXACT_TOL
+    except NotDecidable:
+        return False

@@ -6,6 +6,12 @@
   importance-sampling MMD with a bootstrap error bar above (``Gap`` carries the metric,
   whose tolerance and reason are in ``numerics.tolerances``);
 - ``projective_gaps`` (Definition 4.1), ``noise_commutation_gaps`` (C2, C7–C9).
+
+Exact laws are compared in their most structured form (``Distribution.factorized``: a scene
+law with independent cells as its block product). A gap that needs a closed form no law
+of the family has — a lens marginal of a law with dependent cells, or importance-sampling
+proposals from members without a mixture form (scene laws are never expanded) — raises
+``numerics.checks.fc.NotDecidable`` with the reason, rather than guess.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from numerics.checks.estimators import (
     importance_sample,
     relative_mmd,
 )
-from numerics.checks.fc import Partition, factorize, fc_holds
+from numerics.checks.fc import (
+    MISSING_CLOSED_FORM,
+    Partition,
+    factorize,
+    fc_holds,
+    not_decidable,
+)
 from numerics.checks.metrics import normalized_l2
 from numerics.composition.compose import compose
 from numerics.laws import BlockProduct, Distribution, ExpansionTooLarge
@@ -72,11 +84,13 @@ def _blockwise(family: Family) -> bool:
 
 
 def discrepancy(p: Distribution, q: Distribution, generator: torch.Generator) -> Gap:
-    """Exact normalized L2 when both sides have closed forms; else grid quadrature in 1-D
-    and 2-D; else importance-sampling relative MMD² (either side may be unnormalized)."""
+    """Exact normalized L2 when both sides have closed forms (in their factorized forms);
+    else grid quadrature in 1-D and 2-D; else importance-sampling relative MMD² (either side
+    may be unnormalized)."""
     if _exact(p) and _exact(q):
         try:
-            return Gap(normalized_l2(p, q), 0.0, "normalized L2 (closed form)")
+            return Gap(normalized_l2(p.factorized(), q.factorized()),
+                       0.0, "normalized L2 (closed form)")
         except ExpansionTooLarge:
             pass
     if p.dim <= 2:
@@ -124,7 +138,19 @@ def tolerance_reason(gap: Gap) -> str:
 def projective_gaps(family: Family, result: Distribution, lenses: Partition,
                     generator: torch.Generator) -> list[Gap]:
     """``D(Π_i♯C[p⃗], Π_i♯p_i)`` per conditional (Definition 4.1) with
-    ``Π_i(x) = (A x + c)|lenses[i]`` (``x|lenses[i]`` without a feature map)."""
+    ``Π_i(x) = (A x + c)|lenses[i]`` (``x|lenses[i]`` without a feature map). Raises
+    ``NotDecidable`` when a lens marginal has no closed form and ``C[p⃗]`` cannot be
+    importance-sampled from its members (module docstring)."""
+    try:
+        return _projective_gaps(family, result, lenses, generator)
+    except MISSING_CLOSED_FORM as err:
+        raise not_decidable("the projective gap (Definition 4.1; it needs the lens "
+                            "marginals of C[p] and p_i in closed form, or importance "
+                            "samples of C[p] from its members as mixtures)", err) from err
+
+
+def _projective_gaps(family: Family, result: Distribution, lenses: Partition,
+                     generator: torch.Generator) -> list[Gap]:
     fm = family.feature_map
     full = fm.matrix if fm else torch.eye(family.dim, dtype=result.dtype)
     shift = fm.offset if fm else torch.zeros(family.dim, dtype=result.dtype)
@@ -193,8 +219,19 @@ def noise_commutation_gaps(family: Family, result: Distribution, times: Sequence
     composition: in closed form when it has one, by FFT convolution of its grid in 1-D
     and 2-D, else by noising weighted importance samples of it. Noise can make
     ``C[p⃗^t]`` non-normalizable although ``C[p⃗]`` is not; such a ``t`` gets the largest
-    normalized L2, 1, with a note (the composed scores then target no law at all).
+    normalized L2, 1, with a note (the composed scores then target no law at all). Raises
+    ``NotDecidable`` where a side has neither a closed form nor importance-sampling
+    proposals (module docstring).
     """
+    try:
+        return _noise_commutation_gaps(family, result, times, generator, compose_at)
+    except MISSING_CLOSED_FORM as err:
+        raise not_decidable("noise commutation (C2)", err) from err
+
+
+def _noise_commutation_gaps(family: Family, result: Distribution, times: Sequence[float],
+                            generator: torch.Generator,
+                            compose_at: Callable[[Family], Distribution]) -> list[Gap]:
     gaps = []
     sample = grid = None
     for t in times:

@@ -7,16 +7,26 @@ with the combined scores does not target ``C[p⃗]``, C9); else ``works``. When 
 section ran (``numerics.sampling.section``), its calibrated result replaces the
 noise-commutation reading: ``works`` if the chosen sampler on the composed scores is
 indistinguishable from its oracle run, else ``fails-in-sampling`` (C3, C9, C13).
+A section the verdict needs that cannot be decided (a law lacks a closed form the check
+needs, ``numerics.checks.fc.NotDecidable``) makes the verdict ``undecided``; the section
+says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, TypeVar
 
 import torch
 
-from numerics.checks.fc import factorized_family, fc_violation, infer_partition
+from numerics.checks.fc import (
+    NotDecidable,
+    Partition,
+    factorized_family,
+    fc_violation,
+    infer_partition,
+)
 from numerics.checks.gaps import (
     Gap,
     compose_c,
@@ -26,6 +36,16 @@ from numerics.checks.gaps import (
     tolerance_reason,
 )
 from numerics.checks.heuristic import MAX_COSINE, cosine_matrix, predicts_success, reported
+from numerics.checks.report import (
+    CheckReport,
+    FCResult,
+    GapSummary,
+    Heuristic,
+    NoiseCommutation,
+    OperatorReport,
+    Undecided,
+    Verdict,
+)
 from numerics.composition.properties import operator_properties
 from numerics.laws import Distribution
 from numerics.laws.family import Family
@@ -36,131 +56,166 @@ from numerics.laws.unnormalized import (
     Unnormalized,
     operator_name,
 )
+from numerics.sampling.report import SamplingSkipped
 from numerics.sampling.section import SamplingOptions, sampling_section
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
 from numerics.tolerances import EXACT_TOL
 
 TIME_POINTS = 12
+Summary = TypeVar("Summary", bound=GapSummary)
+USER_OPERATOR_NORMALIZABILITY = "not decided for a user operator (assumed)"
+NO_CLOSED_FORM = ("C[p] has no closed form here, so there are no exact draws or oracle "
+                  "scores to compare with")
+OVERLAPPING_BLOCKS = "conditionals differ from the background on overlapping coordinates"
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What the sampling section needs of a projective ``C[p⃗]``: the (factorized)
+    family, ``result = C[p⃗]`` and the lenses ``Π_i`` (blocks ``M_i``)."""
+
+    family: Family
+    result: Distribution
+    lenses: Partition
 
 
 def check_family(family: Family, *, seed: int = 0, times: list[float] | None = None,
                  operator: Operator | None = None,
-                 sampling: SamplingOptions | None = None) -> dict[str, Any]:
-    """Every check of ``check`` as a dict (DESIGN.md keys): the distribution-level ones,
-    and the sampling section when ``sampling`` is given (else ``report["sampling"]`` is
-    ``None``). Sampling runs only where it can decide the verdict: ``C[p⃗]`` normalizable,
-    projective and in closed form (exact draws and noisy scores), with ``C`` itself.
+                 sampling: SamplingOptions | None = None) -> CheckReport:
+    """Every check of ``check``: the distribution-level ones, and the sampling section
+    when ``sampling`` is given (else ``report.sampling`` is ``None``). Sampling runs only
+    where it can decide the verdict: ``C[p⃗]`` normalizable, projective and in closed form
+    (exact draws and noisy scores), with ``C`` itself.
 
-    With ``operator`` (a user composition rule, ``numerics.composition.operators``) the family is
-    composed by it instead of ``C``, and ``report["operator"]`` lists which properties of
-    ``C`` the operator keeps, with a counterexample for each it loses (its ``"family"``
-    is a ``Family``). Normalizability of a user operator is not decided: grids and
-    importance sampling assume it.
+    With ``operator`` (a user composition rule, ``numerics.composition.operators``) the
+    family is composed by it instead of ``C``, and ``report.operator`` lists which
+    properties of ``C`` the operator keeps, with a counterexample for each it loses.
+    Normalizability of a user operator is not decided: grids and importance sampling
+    assume it.
     """
     with single_threaded():
-        report, composition = _check_family(family, seed, times, operator)
+        report, composed = _check_family(family, seed, times, operator)
         if operator is not None:
-            report["operator"] = {
-                "name": operator_name(operator),
-                "properties": [asdict(p) for p in operator_properties(operator, seed=seed)]}
-    if sampling is not None and composition is not None:
-        _add_sampling(report, composition, sampling, seed)
+            report = replace(report, operator=OperatorReport(
+                name=operator_name(operator),
+                properties=operator_properties(operator, seed=seed)))
+    if sampling is not None and composed is not None:
+        report = _with_sampling(report, composed, sampling, seed)
     return report
 
 
-def _add_sampling(report: dict[str, Any], composition: tuple, options: SamplingOptions,
-                  seed: int) -> None:
-    family, result, lenses = composition
-    if isinstance(result, Unnormalized):
-        report["sampling"] = {"holds": None, "skipped": "C[p] has no closed form here, so "
-                              "there are no exact draws or oracle scores to compare with"}
-        return
-    section = sampling_section(family, result, lenses, options, seed=seed)
-    report["sampling"] = section
-    report["verdict"] = "works" if section["holds"] else "fails-in-sampling"
+def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOptions,
+                   seed: int) -> CheckReport:
+    """The report with its sampling section; its test decides the verdict (C3, C9, C13)."""
+    if isinstance(composed.result, Unnormalized):
+        return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
+    section = sampling_section(composed.family, composed.result, composed.lenses, options,
+                               seed=seed)
+    return replace(report, sampling=section, verdict=_verdict(section.holds))
+
+
+def _verdict(holds: bool) -> Verdict:
+    return "works" if holds else "fails-in-sampling"
 
 
 def _check_family(family: Family, seed: int, times: list[float] | None,
-                  operator: Operator | None) -> dict[str, Any]:
+                  operator: Operator | None) -> tuple[CheckReport, Composed | None]:
+    """The distribution-level report, and what sampling needs when ``C`` itself (no user
+    operator) gives a projective composition."""
     generator = torch.Generator().manual_seed(seed)
     feature = family.in_feature_space()
     partition, inferred = _partition(family, feature)
-    fc = _fc_report(feature, partition, inferred)
-    fc["space"] = "features of the feature map" if family.feature_map else "coordinates"
-    cosines = cosine_matrix(family)
-    heuristic = {"cosines": reported(cosines),
-                 "predicts_success": predicts_success(cosines), "tolerance": MAX_COSINE}
-    report: dict[str, Any] = {"name": family.name, "dim": family.dim, "k": family.k,
-                              "factorized_conditionals": fc, "heuristic": heuristic}
-    if fc["holds"]:
+    fc = _fc_result(family, feature, partition, inferred)
+    report = partial(CheckReport, name=family.name, dim=family.dim, k=family.k,
+                     factorized_conditionals=fc, heuristic=_heuristic(family))
+    if fc.holds:
         family = factorized_family(family, partition)
     if operator is None:
-        compose_at = compose_c(partition if fc["holds"] else None)
+        compose_at = compose_c(partition if fc.holds else None)
     else:
         def compose_at(members_of: Family) -> Distribution:
             return OperatorComposition(members_of.members, operator)
     try:
         result = compose_at(family)
     except NonNormalizable as err:
-        report.update(normalizable=False, reason=str(err), projective=None,
-                      noise_commutation=None, sampling=None, verdict="non-normalizable")
-        return report, None
-    lenses = partition if partition is not None else fc["candidate_blocks"]
-    gaps = projective_gaps(family, result, lenses, generator)
-    report["normalizable"] = True
-    report["composition"] = type(result).__name__
-    if operator is not None:
-        report["normalizability"] = "not decided for a user operator (assumed)"
-    report["projective"] = _summary(gaps, "gaps")
-    if not report["projective"]["holds"]:
-        report.update(noise_commutation=None, sampling=None, verdict="fails-at-t0")
-        return report, None
+        return report(normalizable=False, reason=str(err), verdict="non-normalizable"), None
+    lenses = partition if partition is not None else fc.candidate_blocks
+    report = partial(report, normalizable=True, composition=type(result).__name__,
+                     normalizability=None if operator is None else USER_OPERATOR_NORMALIZABILITY)
+    try:
+        projective = _summary(GapSummary, projective_gaps(family, result, lenses, generator))
+    except NotDecidable as err:
+        return report(projective=Undecided(undecided=str(err)), verdict="undecided"), None
+    report = partial(report, projective=projective)
+    if not projective.holds:
+        return report(verdict="fails-at-t0"), None
     times = times or time_grid(family.process, TIME_POINTS)
-    commutation = noise_commutation_gaps(family, result, times, generator, compose_at)
-    worst = max(range(len(times)), key=lambda i: commutation[i].value)
-    report["noise_commutation"] = {
-        **_summary(commutation, "gaps"), "max_gap": commutation[worst].value,
-        "worst_t": times[worst], "times": times}
-    report["sampling"] = None
-    report["verdict"] = "works" if report["noise_commutation"]["holds"] else "fails-in-sampling"
-    return report, (None if operator is not None else (family, result, lenses))
+    try:
+        commutation = _commutation(noise_commutation_gaps(family, result, times, generator,
+                                                          compose_at), times)
+    except NotDecidable as err:
+        return report(noise_commutation=Undecided(undecided=str(err)), verdict="undecided"), None
+    composed = None if operator is not None else Composed(family, result, lenses)
+    return report(noise_commutation=commutation, verdict=_verdict(commutation.holds)), composed
 
 
-def _partition(family: Family, feature: Family):
+def _partition(family: Family, feature: Family) -> tuple[Partition | None, bool]:
     """Blocks ``M_i`` in the space where FC is judged: the feature map's blocks, the
-    spec's projections, or inferred ones (``None`` when inference finds overlaps)."""
+    spec's projections, or inferred ones (``None`` when inference finds overlaps), and
+    whether they were inferred."""
     if feature.projections is not None:
         return [list(b) for b in feature.projections], False
     blocks, disjoint = infer_partition(feature)
     return (blocks if disjoint else None), True
 
 
-def _fc_report(feature: Family, partition, inferred: bool) -> dict[str, Any]:
+def _fc_result(family: Family, feature: Family, partition: Partition | None,
+               inferred: bool) -> FCResult:
+    """FC (Definition 5.2) of ``feature`` (the family in the space where FC is judged) on
+    ``partition``; without one, FC fails on the overlapping candidate blocks."""
+    space = "features of the feature map" if family.feature_map else "coordinates"
     if partition is None:
         candidate, _ = infer_partition(feature)
-        return {"holds": False, "partition": None, "violation": 1.0, "candidate_blocks": candidate,
-                "reason": "conditionals differ from the background on overlapping coordinates",
-                "tolerance": EXACT_TOL, "partition_inferred": inferred}
-    parts = fc_violation(feature, partition)
+        return FCResult(holds=False, partition=None, violation=1.0, candidate_blocks=candidate,
+                        reason=OVERLAPPING_BLOCKS, tolerance=EXACT_TOL,
+                        partition_inferred=inferred, space=space)
+    try:
+        parts = fc_violation(feature, partition)
+    except NotDecidable as err:
+        return FCResult(holds=None, partition=partition, violation=None, reason=str(err),
+                        tolerance=EXACT_TOL, partition_inferred=inferred,
+                        candidate_blocks=partition, space=space)
     violation = max(parts.values())
-    return {"holds": violation <= EXACT_TOL, "partition": partition, "violation": violation,
-            "conditions": parts, "tolerance": EXACT_TOL, "partition_inferred": inferred,
-            "candidate_blocks": partition,
-            "metric": "normalized L2 (closed form)",
-            "tolerance_reason": "float64 round-off of the closed-form inner products"}
+    return FCResult(holds=violation <= EXACT_TOL, partition=partition, violation=violation,
+                    conditions=parts, tolerance=EXACT_TOL, partition_inferred=inferred,
+                    candidate_blocks=partition, metric="normalized L2 (closed form)",
+                    tolerance_reason="float64 round-off of the closed-form inner products",
+                    space=space)
 
 
-def _summary(gaps: list[Gap], key: str) -> dict[str, Any]:
+def _heuristic(family: Family) -> Heuristic:
+    """Lemma 8.1's cosines between mean differences and their prediction (C10)."""
+    cosines = cosine_matrix(family)
+    return Heuristic(cosines=reported(cosines), predicts_success=predicts_success(cosines),
+                     tolerance=MAX_COSINE)
+
+
+def _commutation(gaps: list[Gap], times: list[float]) -> NoiseCommutation:
+    """The noise-commutation gaps at ``times`` (C2, C7–C9) and where the largest is."""
+    worst = max(range(len(times)), key=lambda i: gaps[i].value)
+    return _summary(NoiseCommutation, gaps, max_gap=gaps[worst].value, worst_t=times[worst],
+                    times=times)
+
+
+def _summary(kind: type[Summary], gaps: list[Gap], **more: Any) -> Summary:
+    """``gaps`` as a ``kind`` record (with the fields ``more``), judged against the
+    loosest of their metrics' tolerances."""
     metric = gaps[0].metric if len({g.metric for g in gaps}) == 1 else "mixed"
     loosest = max(gaps, key=tolerance)
-    summary = {"holds": not any(g.exceeds(tolerance(g)) for g in gaps),
-               key: [g.value for g in gaps], "stderr": [g.stderr for g in gaps],
-               "metric": metric, "metrics": [g.metric for g in gaps],
-               "tolerance": tolerance(loosest), "tolerance_reason": tolerance_reason(loosest)}
-    if any(g.ess is not None for g in gaps):
-        summary["effective_sample_size"] = [g.ess for g in gaps]
-    notes = [g.note for g in gaps if g.note]
-    if notes:
-        summary["notes"] = notes
-    return summary
+    ess = [g.ess for g in gaps] if any(g.ess is not None for g in gaps) else None
+    return kind(holds=not any(g.exceeds(tolerance(g)) for g in gaps),
+                gaps=[g.value for g in gaps], stderr=[g.stderr for g in gaps], metric=metric,
+                metrics=[g.metric for g in gaps], tolerance=tolerance(loosest),
+                tolerance_reason=tolerance_reason(loosest), effective_sample_size=ess,
+                notes=[g.note for g in gaps if g.note] or None, **more)

@@ -10,6 +10,11 @@ vanish up to float64 round-off; when one side is normalized (a product of normal
 factors) the constant itself must be 0 as well, which checks ``Z = 1``. The composed side
 is always evaluated from the members by the pointwise formula
 ``Σ_m e_m log p_m(x)`` — never by the structural shortcuts that the claims justify.
+
+For the negative claims (C5, C9, C11, C12, C14) there are also the predicates that say
+whether an instance breaks the claim (by a ``margin`` over the tolerance, for the
+counterexample searches of ``projcomp.claims``) and the two laws that the claim says
+agree, for the counterexample reports' figures.
 """
 
 from __future__ import annotations
@@ -19,13 +24,24 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from numerics.checks.gaps import composed, projective_gaps
+from numerics.checks.gaps import (
+    Gap,
+    compose_c,
+    composed,
+    noise_commutation_gaps,
+    projective_gaps,
+    tolerance,
+)
 from numerics.checks.heuristic import ROUNDOFF, cosine_matrix, largest_off_diagonal
-from numerics.composition.compose import weighted_exponents
+from numerics.checks.judge import TIME_POINTS
+from numerics.composition.compose import product_exponents, weighted_exponents
 from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.diffeomorphisms import Diffeomorphism
 from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
+from numerics.laws.unnormalized import NonNormalizable
+from numerics.sampling.times import time_grid
+from numerics.tolerances import EXACT_TOL, GRID_TOL
 
 LogDensity = Callable[[torch.Tensor], torch.Tensor]
 
@@ -121,6 +137,32 @@ def equivariance_instance(family: Family, exponents: Sequence[float], diffeo: Di
     return compare_pointwise(left, right, points)
 
 
+def simple_product_breaks(family: Family, diffeo: Diffeomorphism, generator: torch.Generator,
+                          margin: float = 1.0) -> bool:
+    """C5: the simple product's two sides (:func:`equivariance_instance` with every
+    exponent 1) are not the same law by ``margin`` times the pointwise tolerance: their
+    log-ratio ``(1 − k) log|det DA(A⁻¹x)|`` varies. ``margin = 1`` is ``not same_law``."""
+    p = equivariance_instance(family, product_exponents(family), diffeo, generator)
+    return p.spread > margin * POINTWISE_RTOL * (1.0 + p.scale)
+
+
+def simple_product_laws(family: Family, diffeo: Diffeomorphism
+                        ) -> tuple[GridDensity, GridDensity]:
+    """C5's two laws ``Π_m A♯p_m`` and ``A♯Π_m p_m``, each normalized on a grid over the
+    image of the members' bounds; for a 2-D family their first-coordinate marginals."""
+    exps = product_exponents(family)
+    pushed = [diffeo.pushforward_log_density(p.log_prob) for p in family.members]
+    bounds = diffeo.image_bounds(default_bounds(*family.members))
+
+    def left(x: torch.Tensor) -> torch.Tensor:
+        return sum(e * f(x) for f, e in zip(pushed, exps, strict=True))
+
+    right = diffeo.pushforward_log_density(pointwise_composition(family.members, exps))
+    grids = [GridDensity.from_log_density(fn, bounds) for fn in (left, right)]
+    first, second = (g.marginal(0) if g.dim == 2 else g for g in grids)
+    return first, second
+
+
 def c6_instance(feature_family: Family, diffeo: Diffeomorphism) -> float:
     """C6 on a grid: pixels ``x = B(z)`` of an FC family in features ``z`` (``B`` a
     nonlinear diffeomorphism, so the feature map is ``A = B⁻¹``). ``C[p⃗]`` is evaluated in
@@ -160,6 +202,34 @@ def commutation_instance(family: Family, t: float, generator: torch.Generator) -
     return compare_pointwise(formula, target.log_prob, points)
 
 
+def check_commutation_gap(pixel: Family) -> tuple[Gap, float]:
+    """C9 as ``projcomp check`` measures it: the largest ``D(C[p⃗^t], N_t[C[p⃗]])`` over the
+    judge's time grid (closed form, or grid quadrature for 2-D unnormalized laws) and its
+    ``t``, for a family with a feature map. Times where ``C[p⃗^t]`` is non-normalizable
+    count only when no other time fails."""
+    partition = [list(b) for b in pixel.feature_map.blocks]
+    times = time_grid(pixel.process, TIME_POINTS)
+    gaps = noise_commutation_gaps(pixel, composed(pixel, partition, True), times,
+                                  torch.Generator().manual_seed(0), compose_c(partition))
+    return max(zip(gaps, times, strict=True), key=lambda pair: (pair[0].note is None,
+                                                                pair[0].value))
+
+
+def commutation_breaks(pixel: Family, margin: float) -> bool:
+    """C9 by ``check``'s measure: the largest gap exceeds ``margin`` times its metric's
+    tolerance."""
+    gap = check_commutation_gap(pixel)[0]
+    return gap.value > margin * tolerance(gap)
+
+
+def commutation_laws(pixel: Family, t: float) -> tuple[Distribution, Distribution]:
+    """C9's two laws at time ``t``: ``C[p⃗^t]`` (composed from the noised members) and
+    ``N_t[C[p⃗]]`` (composed in feature space, pulled back, then noised)."""
+    partition = [list(b) for b in pixel.feature_map.blocks]
+    return (compose_c(partition)(pixel.noised(t)),
+            composed(pixel, partition, True).noised(t, pixel.process))
+
+
 # C10 ----------------------------------------------------------------------------------
 # C10's cosines are an exact identity, checked to ORTHOGONALITY_TOL relative to the
 # lengths (float64 round-off of the inner products, with heuristic.ROUNDOFF's floor).
@@ -181,6 +251,42 @@ def projective_gap(family: Family, generator: torch.Generator) -> float:
     result = composed(family, None, False)
     lenses = [list(b) for b in family.projections]
     return max(g.value for g in projective_gaps(family, result, lenses, generator))
+
+
+def projective_gap_or_none(family: Family, generator: torch.Generator) -> float | None:
+    """:func:`projective_gap`, or None when ``C_w[p⃗]`` is non-normalizable (no law)."""
+    try:
+        return projective_gap(family, generator)
+    except NonNormalizable:
+        return None
+
+
+def not_projective(family: Family, generator: torch.Generator, margin: float = 1.0) -> bool:
+    """C11, C12, C14: ``C_w[p⃗]`` is normalizable and its projective gap exceeds the grid
+    tolerance (the loosest exact one) and ``margin`` times the exact one. A
+    non-normalizable instance is no counterexample: it has no law."""
+    gap = projective_gap_or_none(family, generator)
+    return gap is not None and gap > max(GRID_TOL, margin * EXACT_TOL)
+
+
+def first_lens_laws(family: Family) -> tuple[GridDensity, Distribution]:
+    """The laws that projectivity says agree, on the first coordinate of the first lens:
+    ``Π_1♯C_w[p⃗]`` (gridded when ``C_w[p⃗]`` has no closed-form marginal) and
+    ``Π_1♯p_1``."""
+    coord = family.projections[0][0]
+    return (marginal_grid(composed(family, None, False), coord),
+            family.conditionals[0].marginal([coord]))
+
+
+def marginal_grid(law: Distribution, coord: int) -> GridDensity:
+    """1-D marginal on ``coord`` of an exact law, or of a 1-D/2-D unnormalized one (its
+    log-density normalized on the members' default grid)."""
+    try:
+        return GridDensity.from_distribution(law.marginal([coord]))
+    except (NotImplementedError, ValueError):
+        bounds = default_bounds(*law.members)
+        grid = GridDensity.from_log_density(law.log_prob, bounds)
+        return grid.marginal(coord) if grid.dim == 2 else grid
 
 
 def bayes_family(family: Family) -> Family:

@@ -28,6 +28,7 @@ from numerics.checks.gaps import compose_c
 from numerics.claims.named_families import mode_masses
 from numerics.laws import Distribution
 from numerics.laws.family import Family
+from numerics.records import to_json
 from numerics.sampling.calibration import Calibration, calibrate, statistic
 from numerics.sampling.section import (
     DEFAULT_STEPS,
@@ -37,6 +38,7 @@ from numerics.sampling.section import (
     SamplingOptions,
     aimed_law,
     sampling_section,
+    sampling_section_with_draws,
 )
 from numerics.tolerances import EXACT_TOL, FALSE_ALARM_BUDGET
 
@@ -115,9 +117,9 @@ def step_sweep(family: Family, *, sampler: str = "ode", steps=SWEEP_STEPS,
                                  SamplingOptions(samples, n, sampler, level=level),
                                  seed=seed, calibration=cal) for n in steps]
     return Sweep(family.name, sampler, list(steps),
-                 [x["test"]["value"] for x in sections], cal.threshold, level,
-                 [x["joint"]["composed"] for x in sections],
-                 [x["joint"]["oracle"] for x in sections], sections[-1]["joint"]["floor"])
+                 [x.test.value for x in sections], cal.threshold, level,
+                 [x.joint.composed for x in sections],
+                 [x.joint.oracle for x in sections], sections[-1].joint.floor)
 
 
 # C9 and C13: samplers on the shear family ---------------------------------------------
@@ -135,23 +137,22 @@ def shear_run(family: Family, sampler: str, calibration: Calibration, *,
     for figures)."""
     s = setup(family)
     options = SamplingOptions(calibration.n, steps, sampler, level=calibration.level)
-    section = sampling_section(s.family, s.result, s.lenses, options,
-                               seed=seed, calibration=calibration, keep_samples=True)
-    runs = section.pop("samples")
-    exact_vs = statistic(runs["composed"], runs["exact"], torch.Generator().manual_seed(seed))
+    section, draws = sampling_section_with_draws(s.family, s.result, s.lenses, options,
+                                                 seed=seed, calibration=calibration)
+    exact_vs = statistic(draws.composed, draws.exact, torch.Generator().manual_seed(seed))
     return {"sampler": sampler, "steps": steps, "samples": calibration.n,
             "level": calibration.level, "threshold": calibration.threshold,
-            "composed_vs_oracle": section["test"]["value"],
-            "composed_rejected": not section["holds"],
+            "composed_vs_oracle": section.test.value,
+            "composed_rejected": not section.holds,
             "composed_vs_exact": exact_vs,
             "composed_reaches_target": not calibration.rejects(exact_vs),
-            "oracle_vs_exact": section["joint"]["oracle"],
-            "oracle_reaches_target": section["sampler_reaches_target"],
-            "floor": section["joint"]["floor"],
-            "composed_masses": mode_masses(family, runs["composed"]).tolist(),
-            "oracle_masses": mode_masses(family, runs["oracle"]).tolist(),
-            "cost": section["cost"]["composed"], "info": section["composed_info"],
-            "features": _features(family, runs["composed"])}
+            "oracle_vs_exact": section.joint.oracle,
+            "oracle_reaches_target": section.sampler_reaches_target,
+            "floor": section.joint.floor,
+            "composed_masses": mode_masses(family, draws.composed).tolist(),
+            "oracle_masses": mode_masses(family, draws.oracle).tolist(),
+            "cost": to_json(section.cost.composed), "info": section.composed_info,
+            "features": _features(family, draws.composed)}
 
 
 def _features(family: Family, x: torch.Tensor) -> torch.Tensor:

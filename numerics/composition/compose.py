@@ -8,6 +8,10 @@ Every operator here is an exponent vector over the family ``(p_b, p_1, ..., p_k)
 so ``∇ log C_w = Σ_m e_m ∇ log p_m``. ``compose_exponents`` returns the most exact
 object the family allows, trying in order:
 
+0. the members' own rule: ``members[0].compose_with(members, exponents)`` (the hook of
+   ``numerics.laws.base.Distribution``; ``None`` means "no rule of its own"). Scene laws
+   answer with a scene law (C1 in product form) or a ``SceneComposition``; a law that
+   knows how to compose itself goes through ``compose`` like any other;
 1. a common invertible linear pushforward ``p_m = B♯q_m``: with exponents summing to 1
    the constant Jacobian cancels and ``C[B♯q⃗] = B♯C[q⃗]`` (C4, linear case);
 2. block products over one partition: ``p_m = Π_j p_{m,j}`` gives
@@ -73,6 +77,9 @@ def compose_exponents(members: Sequence[Distribution], exponents: Sequence[float
     members = [p for p, _ in pairs]
     exps = [e for _, e in pairs]
     first = members[0]
+    own = first.compose_with(members, exps)
+    if own is not None:
+        return own
     if (isinstance(first, LinearPushforward) and math.isclose(sum(exps), 1.0)
             and all(isinstance(p, LinearPushforward) and torch.equal(p.matrix, first.matrix)
                     and torch.equal(p.offset, first.offset) for p in members)):

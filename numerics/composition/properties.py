@@ -24,6 +24,7 @@ from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
 from numerics.laws.pushforward import Pushforward, RememberedInverse
 from numerics.laws.unnormalized import Operator, OperatorComposition, operator_name
+from numerics.records import optional
 from numerics.threads import single_threaded
 from numerics.tolerances import GRID_TOL, TOLERANCES
 
@@ -43,11 +44,26 @@ NOISE_TIME_FRACTIONS = (0.05, 0.2, 0.5)
 EDGE_RTOL = 1e-6
 
 
+@dataclass(frozen=True, kw_only=True)
+class Counterexample:
+    """The instance with the largest gap of a lost property: its ``family`` (write it as a
+    spec with ``projcomp.spec.family_to_dict``), where in it the gap is (C1: the
+    ``conditional`` and its ``coordinates``; C2: the time ``t``; C4: the ``map``, its
+    ``repr``) and the ``gap``."""
+
+    family: Family
+    conditional: int | None = optional()
+    coordinates: Sequence[int] | None = optional()
+    t: float | None = optional()
+    map: str | None = optional()
+    gap: float
+
+
 @dataclass(frozen=True)
 class PropertyResult:
     """One property of an operator over its instances: ``kept`` when every gap is at most
-    ``tolerance``; ``counterexample`` describes the instance with the largest
-    gap when the property is lost (its ``"family"`` is a ``Family``), else ``None``."""
+    ``tolerance``; ``counterexample`` is the instance with the largest gap when the
+    property is lost, else ``None``."""
 
     name: str
     kept: bool
@@ -55,7 +71,7 @@ class PropertyResult:
     tolerance: float
     metric: str
     instances: int
-    counterexample: dict[str, Any] | None
+    counterexample: Counterexample | None
     claim: str
     tolerance_reason: str
 
@@ -215,11 +231,10 @@ def equivariance_gap(operator: Operator, family: Family, diffeomorphism: Diffeom
 def _summarize(name: str, claim: str, instances: list[tuple[float, Family, dict[str, Any]]]
                ) -> PropertyResult:
     """``kept`` iff the largest gap is at most ``GRID_TOL``; a lost property's
-    counterexample is its largest-gap instance (the ``Family`` under ``"family"``; write
-    it as a spec with ``projcomp.spec.family_to_dict``)."""
+    counterexample is its largest-gap instance."""
     gap, family, where = max(instances, key=lambda item: item[0])
     kept = gap <= GRID_TOL
-    counterexample = None if kept else {"family": family, **where, "gap": gap}
+    counterexample = None if kept else Counterexample(family=family, **where, gap=gap)
     return PropertyResult(name=name, kept=kept, max_gap=gap, tolerance=GRID_TOL, metric=METRIC,
                           instances=len(instances), counterexample=counterexample, claim=claim,
                           tolerance_reason=TOLERANCES[METRIC][1])

@@ -17,8 +17,11 @@ locations of ``ORDER`` under four backgrounds (``numerics.laws.scenes`` for the 
 
 Sampling: DPM-Solver++(2M) (``numerics.sampling.samplers``) with ``STOCHASTIC_STEPS`` SDE steps
 down to ``σ = SIGMA_SWITCH``, then ODE steps, on the exact composed noisy scores
-``Σ_m e_m ∇log p_m^t`` (:class:`numerics.laws.scenes.SceneComposition`). Counting: a cell holds
-an object when it carries at least half of some template (``numerics.laws.scenes.COUNT_THRESHOLD``).
+``Σ_m e_m ∇log p_m^t``, taken from ``numerics.sampling.section.composed_target`` as ``check``'s
+sampling section takes them: ``C[p⃗^t]`` is built once per ``t`` by ``compose``, which the
+scene laws answer themselves (a scene law where FC gives the product form, else a
+:class:`numerics.laws.scenes.SceneComposition`). Counting: a cell holds an object when it
+carries at least half of some template (``numerics.laws.scenes.COUNT_THRESHOLD``).
 """
 
 from __future__ import annotations
@@ -31,19 +34,20 @@ from typing import Any
 
 import torch
 
+from numerics.checks.fc import fc_holds
 from numerics.checks.gaps import projective_gaps
-from numerics.composition.compose import compose, weighted_exponents
-from numerics.laws import BlockProduct
+from numerics.composition.compose import compose
+from numerics.laws import Distribution
 from numerics.laws.family import Family
 from numerics.laws.scenes import (
     Scene,
-    SceneComposition,
     SceneLaw,
     binomial_counts,
     clevr_scene,
     uniform_counts,
 )
 from numerics.sampling.samplers import dpm_solver_2m, prior_sample
+from numerics.sampling.section import composed_target
 from numerics.sampling.times import two_phase_times
 
 Tensor = torch.Tensor
@@ -92,37 +96,22 @@ def scene_family(scene: Scene, background: str, cells: tuple[int, ...]) -> Famil
                   name=f"clevr-lite {background} k={len(cells)}")
 
 
-def closed_form(family: Family) -> SceneLaw | None:
-    """``C[p⃗]`` where FC gives it in closed form (C1): the required cells occupied, the
-    other cells as in the background (``empty``, ``independent``); else ``None``."""
-    members = [p for p in family.members if isinstance(p, SceneLaw)]
-    if len(members) != len(family.members) or not all(p.is_product for p in members):
+def closed_form(family: Family) -> Distribution | None:
+    """``C[p⃗]`` where FC gives it in closed form (C1): ``compose``'s scene law with the
+    requested cells occupied and the others as in the background, when FC holds exactly for
+    the family's cells (``empty``, ``independent``); else ``None``."""
+    if not fc_holds(family, [list(b) for b in family.projections]):
         return None
-    scene, bg = members[0].scene, members[0]
-    cells = sorted(c for p in family.conditionals for c in p.required)
-    free = scene.locations - len(cells)
-    if len(bg.extra) == 1:
-        return SceneLaw(scene, cells)
-    return SceneLaw(scene, cells, binomial_counts(free, bg.free_rate))
+    return compose(family)
 
 
 def exact_projective_gap(family: Family) -> float | None:
-    """``max_ℓ D(Π_ℓ♯C[p⃗], Π_ℓ♯p_ℓ)`` (normalized L2, closed form, ``numerics.checks.gaps``) for
-    families whose members are products over cells (``None`` otherwise). Each conditional
-    is written as the background's block product with its own cell replaced, so that
-    ``compose`` sees the shared blocks and returns the product form (C1)."""
-    if not all(isinstance(p, SceneLaw) and p.is_product for p in family.members):
+    """``max_ℓ D(Π_ℓ♯C[p⃗], Π_ℓ♯p_ℓ)`` (normalized L2, closed form, ``numerics.checks.gaps``)
+    where FC gives ``C[p⃗]`` in closed form (:func:`closed_form`), else ``None``."""
+    result = closed_form(family)
+    if result is None:
         return None
-    background = family.background.as_block_product()
-    members = [background]
-    for p in family.conditionals:
-        own = p.as_block_product()
-        members.append(BlockProduct([
-            (c, own.dists[j] if j in p.required else d)
-            for j, (c, d) in enumerate(zip(background.keys, background.dists, strict=True))]))
-    blocks = family.with_members(members)
-    gaps = projective_gaps(blocks, compose(blocks), blocks.projections,
-                           torch.Generator().manual_seed(0))
+    gaps = projective_gaps(family, result, family.projections, torch.Generator().manual_seed(0))
     return max(g.value for g in gaps)
 
 
@@ -165,27 +154,15 @@ def _tv_marginal(p: Tensor, q: Tensor, occ: Tensor, coords: list[int]) -> float:
     return 0.5 * float(diff.abs().sum())
 
 
-def composed_score(family: Family) -> Callable[[Tensor, float], Tensor]:
-    """``(x, t) ↦ Σ_m e_m ∇log p_m^t(x)`` (THEORY §2), the law built once per ``t``."""
-    exponents = weighted_exponents(family)
-    cache: dict[float, SceneComposition] = {}
-
-    def score(x: Tensor, t: float) -> Tensor:
-        if t not in cache:
-            cache[t] = SceneComposition(list(family.noised(t).members), exponents)
-        return cache[t].score(x)
-
-    return score
-
-
 def sample_composition(family: Family, config: Config, seed: int) -> Tensor:
-    """``config.images`` images ``(N, n)`` by reverse diffusion on the composed scores."""
+    """``config.images`` images ``(N, n)`` by reverse diffusion on the composed scores
+    ``∇log C[p⃗^t]`` (``composed_target``, the path of ``check``'s sampling section)."""
     process = family.process
     g = torch.Generator().manual_seed(seed)
     x_T = prior_sample(config.images, family.dim, process, g)
     times = two_phase_times(process, STOCHASTIC_STEPS, config.ode_steps, SIGMA_SWITCH,
                             SIGMA_MIN)
-    return dpm_solver_2m(composed_score(family), x_T, times, process,
+    return dpm_solver_2m(composed_target(family).score, x_T, times, process,
                          stochastic_steps=STOCHASTIC_STEPS, generator=g)
 
 

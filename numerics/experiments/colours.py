@@ -32,11 +32,12 @@ from typing import Any
 import torch
 
 from numerics.checks.judge import check_family
+from numerics.checks.report import CheckReport
 from numerics.claims.named_families import in_features
 from numerics.claims.sampled import Setup, calibration_for, setup
 from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.family import Family
-from numerics.sampling.section import T_MIN, SamplingOptions, sampling_section
+from numerics.sampling.section import T_MIN, SamplingOptions, sampling_section_with_draws
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
 from numerics.tolerances import FALSE_ALARM_BUDGET
@@ -190,29 +191,27 @@ def sampled(s: Setup, case: Case, samples: int, level: float,
     results, points = {}, {"exact": s.result.sample(samples, torch.Generator().manual_seed(seed))}
     for sampler in SAMPLERS:
         options = SamplingOptions(samples, STEPS, sampler, level=level)
-        section = sampling_section(s.family, s.result, s.lenses, options, seed=seed,
-                                   calibration=calibration, keep_samples=True)
-        runs = section.pop("samples")
+        section, draws = sampling_section_with_draws(s.family, s.result, s.lenses, options,
+                                                     seed=seed, calibration=calibration)
+        test, joint = section.test, section.joint
         results[sampler] = {
-            "holds": section["holds"], "statistic": section["test"]["value"],
-            "threshold": section["test"]["threshold"], "p_value": section["test"]["p_value"],
-            "level": level, "null_runs": section["test"]["null_runs"],
-            "composed_vs_exact": section["joint"]["composed"],
-            "oracle_vs_exact": section["joint"]["oracle"], "floor": section["joint"]["floor"],
-            "oracle_reaches_target": section["sampler_reaches_target"],
-            "mode_masses": mode_masses(amounts(case, runs["composed"])),
-            "oracle_mode_masses": mode_masses(amounts(case, runs["oracle"])),
-            "score_evals": section["cost"]["composed"]["score_evals"]}
-        points[sampler] = runs["composed"]
+            "holds": section.holds, "statistic": test.value, "threshold": test.threshold,
+            "p_value": test.p_value, "level": level, "null_runs": test.null_runs,
+            "composed_vs_exact": joint.composed, "oracle_vs_exact": joint.oracle,
+            "floor": joint.floor, "oracle_reaches_target": section.sampler_reaches_target,
+            "mode_masses": mode_masses(amounts(case, draws.composed)),
+            "oracle_mode_masses": mode_masses(amounts(case, draws.oracle)),
+            "score_evals": section.cost.composed.score_evals}
+        points[sampler] = draws.composed
     return results, points
 
 
-def verdict(report: dict[str, Any], holds: list[bool]) -> str:
+def verdict(report: CheckReport, holds: list[bool]) -> str:
     """``check``'s rule (``numerics.checks.judge``) with every sampler's test: the
     distribution-level verdict when ``C[p⃗]`` is not projective or not normalizable, else
     ``works`` iff every composed run passes."""
-    if report["verdict"] in ("non-normalizable", "fails-at-t0"):
-        return report["verdict"]
+    if report.verdict in ("non-normalizable", "fails-at-t0"):
+        return report.verdict
     return "works" if all(holds) else "fails-in-sampling"
 
 
@@ -237,7 +236,7 @@ def measure(case: Case, samples: int, level: float, seed: int = SEED) -> CaseRes
     with single_threaded():
         curve = path(s, case, times)
         runs, points = sampled(s, case, samples, level, seed)
-    nc = report["noise_commutation"]
+    nc, fc, heuristic = report.noise_commutation, report.factorized_conditionals, report.heuristic
     a = case.feature_map
     primary = runs[SAMPLERS[0]]
     summary = {
@@ -245,18 +244,17 @@ def measure(case: Case, samples: int, level: float, seed: int = SEED) -> CaseRes
         "directions": case.directions.T.tolist(), "orthogonal": case.orthogonal,
         "feature_noise_covariance": (a @ a.T).tolist(),
         "rgb_cosine": case.rgb_cosine,
-        "heuristic_cosine": report["heuristic"]["cosines"][0][1],
-        "heuristic_predicts_success": report["heuristic"]["predicts_success"],
-        "fc_holds": report["factorized_conditionals"]["holds"],
-        "fc_violation": report["factorized_conditionals"]["violation"],
-        "projective_holds": report["projective"]["holds"],
-        "projective_gaps": report["projective"]["gaps"],
-        "noise_commutation_holds": nc["holds"],
-        "noise_commutation_max_gap": nc["max_gap"], "noise_commutation_worst_t": nc["worst_t"],
-        "noise_commutation_worst_s": family.process.coefficients(nc["worst_t"])[1],
-        "exact_tolerance": nc["tolerance"],
-        "path": {"t": times, **curve, "gap": nc["gaps"]},
-        "distribution_verdict": report["verdict"],
+        "heuristic_cosine": heuristic.cosines[0][1],
+        "heuristic_predicts_success": heuristic.predicts_success,
+        "fc_holds": fc.holds, "fc_violation": fc.violation,
+        "projective_holds": report.projective.holds,
+        "projective_gaps": report.projective.gaps,
+        "noise_commutation_holds": nc.holds,
+        "noise_commutation_max_gap": nc.max_gap, "noise_commutation_worst_t": nc.worst_t,
+        "noise_commutation_worst_s": family.process.coefficients(nc.worst_t)[1],
+        "exact_tolerance": nc.tolerance,
+        "path": {"t": times, **curve, "gap": nc.gaps},
+        "distribution_verdict": report.verdict,
         "sampling_holds": all(r["holds"] for r in runs.values()),
         "statistic": primary["statistic"], "threshold": primary["threshold"],
         "mode_masses": primary["mode_masses"],

@@ -83,6 +83,22 @@ class Distribution:
         """Number of components of ``to_mixture()``, computed without expanding."""
         raise NotImplementedError
 
+    # hooks: a law that knows more about itself than the generic routes -------------------
+    def compose_with(self, members: Sequence[Distribution],
+                     exponents: Sequence[float]) -> Distribution | None:
+        """``∝ Π_m members[m]^{exponents[m]}`` (THEORY §2) when this law (``members[0]``)
+        knows how to build it, else ``None`` ("I do not know how": the generic routes of
+        ``numerics.composition.compose`` take over). An override returns an exact law or
+        a composition that has decided ``Z < ∞`` itself, and raises
+        ``numerics.laws.unnormalized.NonNormalizable`` where ``Z = ∞``."""
+        return None
+
+    def factorized(self) -> Distribution:
+        """The same law in its most structured exact form: a law that is a product over
+        blocks of coordinates returns its ``BlockProduct`` (the checks then get marginals
+        and inner products block by block); ``self`` when there is nothing to expose."""
+        return self
+
     @property
     def mean(self) -> torch.Tensor:
         raise NotImplementedError

@@ -32,6 +32,12 @@ The noisy law stays a scene law (THEORY §0, noise independent per pixel):
 and for ``log Π_g p_g^{e_g}`` over scene laws sharing ``(a, v)`` the same formula holds with
 ``γ_j`` replaced by ``Σ_g e_g γ_gj`` and ``x_j`` by ``(Σ_g e_g) x_j`` (:class:`SceneComposition`):
 the composed score of ``k`` conditionals costs one pass over the cells, not ``k + 1``.
+
+Scene laws compose themselves (the ``compose_with`` hook of ``numerics.laws.base``, which
+``numerics.composition.compose`` consults first): where every member is a product over
+cells and the exponents cancel cell by cell (C1 for an FC family in product form), the
+composition is again a scene law (:func:`product_composition`); otherwise it is a
+:class:`SceneComposition`, which decides ``Z < ∞`` from its Gaussian tails.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import torch
 
 from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.base import DEFAULT_DTYPE, conversion_target
-from numerics.laws.unnormalized import Unnormalized
+from numerics.laws.unnormalized import PD_RTOL, NonNormalizable, Unnormalized
 
 Tensor = torch.Tensor
 # Stands for log 0 in the occupancy recursion: finite so that gradients stay finite, and
@@ -55,6 +61,11 @@ LOG_ZERO = -1e30
 # A cell counts as holding an object when its projection onto some template reaches half
 # of that template (the counting rule of the length-generalization experiment).
 COUNT_THRESHOLD = 0.5
+# Occupation probabilities that agree within this are equal: a count law's rate
+# ``E[m] / |F|`` (or its comparison with a binomial law) carries the round-off of a float64
+# sum of at most L + 1 terms, ~1e-16 each (a background and its conditionals of the
+# clevr-lite "independent" family differ by up to 2.3e-16 on 1×4 to 4×4 grids).
+RATE_TOL = 1e-12
 
 SHAPES = {
     # 3×3 masks drawn in the middle of a 5×5 cell (one pixel of margin)
@@ -271,8 +282,10 @@ class SceneLaw(Distribution):
 
     @property
     def occupation(self) -> Tensor:
-        """``(L,)``: ``P(j ∈ S)`` (required cells 1, free cells :attr:`free_rate`)."""
-        return torch.where(self.free, self.free_rate, 1.0).to(self.dtype)
+        """``(L,)``: ``P(j ∈ S)`` (required cells 1, free cells :attr:`free_rate`), in the
+        law's dtype (python scalars in ``torch.where`` would round the rate to float32)."""
+        rate = torch.tensor(self.free_rate, dtype=self.dtype, device=self.device)
+        return torch.where(self.free, rate, torch.ones_like(rate))
 
     @property
     def mean(self) -> Tensor:
@@ -290,7 +303,7 @@ class SceneLaw(Distribution):
             return False
         rate = self.free_rate
         return 0.0 < rate < 1.0 and bool(torch.allclose(
-            self.extra, binomial_counts(free, rate, self.dtype).to(self.device), atol=1e-12))
+            self.extra, binomial_counts(free, rate, self.dtype).to(self.device), atol=RATE_TOL))
 
     def as_block_product(self) -> BlockProduct:
         """The same law as a product over cells of Gaussian mixtures (``is_product`` laws
@@ -301,6 +314,37 @@ class SceneLaw(Distribution):
         blocks = [(self.scene.cells[j].tolist(), self._cell_mixture(float(occupation[j])))
                   for j in range(self.scene.locations)]
         return BlockProduct(blocks)
+
+    def factorized(self) -> Distribution:
+        """:meth:`as_block_product` for a product law (independent cells), else ``self``."""
+        return self.as_block_product() if self.is_product else self
+
+    def marginal(self, coords: Sequence[int]) -> Distribution:
+        """Law of ``x|coords`` for a product law (the block product's marginal); dependent
+        cells have no closed-form marginal here (``NotImplementedError``)."""
+        if not self.is_product:
+            raise NotImplementedError(f"{self!r} has dependent cells: no closed-form marginal")
+        return self.as_block_product().marginal(coords)
+
+    def to_mixture(self) -> GaussianMixture:
+        """Never built: the ``Σ_m binom(|F|, m) T^(|R|+m)`` components in image dimension
+        put their inner products and importance weights out of reach (the occupancy
+        recursion evaluates the law instead); raises ``NotImplementedError``."""
+        raise NotImplementedError(f"{self!r} is not expanded into an explicit Gaussian "
+                                  "mixture (it is evaluated through its occupancy recursion)")
+
+    def compose_with(self, members: Sequence[Distribution],
+                     exponents: Sequence[float]) -> Distribution | None:
+        """``∝ Π_g p_g^{e_g}`` over scene laws (THEORY §2; the hook of ``Distribution``):
+        a scene law where :func:`product_composition` finds one (C1), else a
+        :class:`SceneComposition`; ``None`` unless every member is a scene law. Raises
+        ``ValueError`` for laws of different scenes or noise levels and
+        ``NonNormalizable`` when ``Σ_g e_g ≤ 0``."""
+        if not all(isinstance(p, SceneLaw) for p in members):
+            return None
+        check_shared(members)
+        closed = product_composition(members, exponents)
+        return closed if closed is not None else SceneComposition(members, exponents)
 
     def _cell_mixture(self, rate: float) -> GaussianMixture:
         t, d = self.templates.shape
@@ -313,17 +357,86 @@ class SceneLaw(Distribution):
         return GaussianMixture(weights[keep], means[keep], covs.expand(int(keep.sum()), d, d))
 
 
+def check_shared(members: Sequence[SceneLaw]) -> None:
+    """Raise ``ValueError`` unless the scene laws share scene, scale, variance and dtype
+    (one ``q0`` and one ``q1`` per cell: what composing them cell by cell needs)."""
+    first = members[0]
+    if any(p.scene is not first.scene or p.scale != first.scale
+           or p.variance != first.variance or p.dtype != first.dtype for p in members):
+        raise ValueError("composed scene laws must share scene, scale, variance and dtype")
+
+
+def product_composition(members: Sequence[SceneLaw],
+                        exponents: Sequence[float]) -> SceneLaw | None:
+    """``Π_g p_g^{e_g}`` as a scene law, where it is one; else ``None``.
+
+    When every member is a product over cells, cell ``j`` of ``p_g`` is
+    ``q_ρ = (1 − ρ) q0 + ρ q1`` with ``ρ = P_g(j ∈ S)`` (``q_1 = q1``), so
+    ``Π_g p_g^{e_g} = Π_j Π_ρ q_ρ(x_j)^{E_jρ}``, ``E_jρ`` the summed exponents of the members
+    whose cell ``j`` has rate ``ρ``. It is the normalized scene law with rate ``ρ_j`` on cell
+    ``j`` when on every cell one rate carries exponent 1 and the others sum to 0 — C1: the
+    background cancels wherever a conditional equals it — and the cells not occupied for
+    sure share one rate. Rates are equal within ``RATE_TOL`` (the earliest member's value is
+    kept: the background's); exponent sums are compared exactly, which ``C``'s integer
+    exponents meet exactly (any other exponents give a :class:`SceneComposition`, exact too).
+    """
+    if not all(p.is_product for p in members):
+        return None
+    first = members[0]
+    occupations = torch.stack([p.occupation for p in members]).T.tolist()  # (L, G)
+    rates = [_cell_rate(cell, exponents) for cell in occupations]
+    if any(r is None for r in rates):
+        return None
+    required = [j for j, r in enumerate(rates) if r == 1.0]
+    free = [r for r in rates if r != 1.0]
+    if any(abs(r - free[0]) > RATE_TOL for r in free):
+        return None
+    extra = (1.0,) if not free or free[0] == 0.0 else binomial_counts(len(free), free[0],
+                                                                     first.dtype)
+    return SceneLaw(first.scene, required, extra, scale=first.scale, variance=first.variance,
+                    dtype=first.dtype, device=first.device)
+
+
+def _cell_rate(rates: Sequence[float], exponents: Sequence[float]) -> float | None:
+    """The rate ``ρ`` with ``Π_g q_{rates[g]}^{exponents[g]} = q_ρ`` on one cell (exponent 1
+    on one rate, summed exponents 0 on the others), or ``None``."""
+    totals: list[list[float]] = []  # [rate, summed exponent], rates in members' order
+    for rate, e in zip(rates, exponents, strict=True):
+        same = next((t for t in totals if abs(t[0] - rate) <= RATE_TOL), None)
+        if same is None:
+            totals.append([rate, float(e)])
+        else:
+            same[1] += float(e)
+    carried = [(rate, e) for rate, e in totals if e != 0.0]
+    return carried[0][0] if len(carried) == 1 and carried[0][1] == 1.0 else None
+
+
 class SceneComposition(Unnormalized):
     """``q ∝ Π_g p_g^{e_g}`` over scene laws ``p_g`` with one scene, scale and variance
     (module docstring): ``log_prob`` up to an additive constant (exact for one law with
-    exponent 1), ``score`` exact, both ``(..., n) -> (...)`` / ``(..., n)``."""
+    exponent 1), ``score`` exact, both ``(..., n) -> (...)`` / ``(..., n)``.
+
+    Construction decides ``Z < ∞`` (THEORY §2). Every scene law has
+    ``log p_g(x) = −|x|²/(2v) + O(|x|)``: ``Σ_j log q0(x_j) = −|x|²/(2v) + const``, each
+    ``u_j`` is a log-sum-exp of functions linear in ``x_j``, and the pattern sum lies between
+    its largest term and that plus the log of its number of terms. So
+    ``log q = −(Σ_g e_g)|x|²/(2v) + O(|x|)``: ``Z < ∞`` when ``Σ_g e_g > 0``, ``Z = ∞`` when
+    ``Σ_g e_g < 0``. At ``Σ_g e_g = 0`` ``q`` depends on each cell only through its template
+    projections, so it is constant along the rest of the cell and ``Z = ∞`` whenever the
+    templates do not span a cell; that case is reported as non-normalizable, as
+    ``UnnormalizedComposition`` reports a zero tail exponent. Raises ``NonNormalizable``.
+    """
 
     def __init__(self, members: Sequence[SceneLaw], exponents: Sequence[float]) -> None:
+        check_shared(members)
         first = members[0]
-        if any(p.scene is not first.scene or p.scale != first.scale
-               or p.variance != first.variance or p.dtype != first.dtype for p in members):
-            raise ValueError("composed scene laws must share scene, scale, variance and dtype")
         self.members, self.exponents = list(members), [float(e) for e in exponents]
+        # Σ_g e_g cancels numbers of size max|e_g|: below PD_RTOL of it, it is round-off
+        total, largest = sum(self.exponents), max(abs(e) for e in self.exponents)
+        if total <= PD_RTOL * largest:
+            raise NonNormalizable(
+                f"Σ e_g = {total:.4g} <= 0: the composed scene density has tails "
+                f"exp(−(Σ e_g)|x|²/(2v) + O(|x|)) and does not decay")
         self.scene, self.dim = first.scene, first.dim
         self.dtype, self.device = first.dtype, first.device
         self.scale, self.variance = first.scale, first.variance

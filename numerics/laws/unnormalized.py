@@ -3,9 +3,11 @@
 ``Unnormalized`` is the base of every law whose ``log_prob`` is a log-density up to an
 unknown additive constant and whose ``score`` is exact: ``UnnormalizedComposition``
 (``∝ Π_m p_m^{e_m}``, built by ``numerics.composition``), ``OperatorComposition`` (a
-user operator's composition) and ``numerics.laws.scenes.SceneComposition``. Checks reach
-them through grids (dimension ≤ 2) or importance sampling from their members.
-``NonNormalizable`` is raised wherever ``Z = ∞`` is detected.
+user operator's composition) and ``numerics.laws.scenes.SceneComposition`` (which decides
+``Z < ∞`` from its own tails). Checks reach them through grids (dimension ≤ 2) or
+importance sampling from their members where those have mixture forms; otherwise the
+checks report the gap as not decidable. ``NonNormalizable`` is raised wherever ``Z = ∞``
+is detected.
 """
 
 from __future__ import annotations

@@ -63,10 +63,10 @@ class Calibration:
         exceed = sum(v >= value for v in self.null)
         return (1 + exceed) / (self.runs + 1)
 
-    def summary(self) -> dict:
-        return {"statistic": self.statistic, "level": self.level, "null_runs": self.runs,
-                "threshold": self.threshold, "samples": self.n,
-                "null_median": sorted(self.null)[self.runs // 2]}
+    @property
+    def null_median(self) -> float:
+        """The median null value (the upper one for an even count)."""
+        return sorted(self.null)[self.runs // 2]
 
 
 def null_runs_for(level: float) -> int:

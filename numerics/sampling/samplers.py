@@ -19,12 +19,24 @@ finite difference of ``log a`` and ``s²`` (step ``1e-5 T``, one-sided at the en
 
 A *score* is any callable ``(x (N, n), t: float) -> (N, n)``: an exact model
 (:func:`exact_score`), a user's model or a learned network plug in alike; a *log-density*
-(for Metropolis steps) is ``(x (N, n), t) -> (N,)``, up to a constant. Time grids are plain
-decreasing tensors ``(steps + 1,)`` from ``T`` to ``t_min > 0``; a sampler's output
-approximates ``p^{t_min} = N_{t_min}[p]``, not ``p`` itself. Every random draw takes an
-explicit ``torch.Generator``; device and dtype follow the input ``x``. A callback receives
-``{"x", "i", "t", "score"}``: the state at ``times[i]`` before step ``i`` and its score;
-:func:`progress` builds one that prints a progress line.
+(for Metropolis steps) is ``(x (N, n), t) -> (N,)``, up to a constant. Time grids
+(``numerics.sampling.times``) are plain decreasing tensors ``(steps + 1,)`` from ``T`` to
+``t_min > 0`` (a sampler's output then approximates ``p^{t_min} = N_{t_min}[p]``, not ``p``
+itself) or to ``t = 0`` (:func:`dpm_solver_2m`'s last step is the Tweedie denoiser).
+
+One convention for every sampler (:class:`Sampler`)::
+
+    sampler(score, x, times, process, *, generator=None, callback=None, **options) -> ...
+
+``x (N, n)`` is the state at ``times[0]`` (for ``times[0] = T``, draws of
+:func:`prior_sample`); ``generator`` makes every random draw (no global RNG): a sampler that
+draws raises ``ValueError`` without one, a deterministic one accepts it and ignores it;
+``callback`` receives the dict ``{"x", "i", "t", "score"}`` (``CALLBACK_KEYS``): the state at
+``times[i]`` before step ``i`` and its score (:func:`progress` builds one that prints a
+progress line); a sampler that needs a log-density takes it as ``log_prob=``; the method's
+own options follow as keywords. Device and dtype follow ``x``. The correctors move at one
+time ``t``: ``corrector(score, x, t, *, generator=None, **options)``. The SMC samplers of
+``numerics.sampling.smc`` follow the same shape.
 
 Metropolis correctors (:func:`mala_corrector`, :func:`hmc_corrector`) accept or reject each
 particle on its own and reject non-finite proposals. :func:`predictor_corrector` interleaves
@@ -74,7 +86,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TextIO
+from typing import Any, NamedTuple, Protocol, TextIO, TypeVar
 
 import torch
 from torch import Tensor
@@ -86,6 +98,7 @@ Score = Callable[[Tensor, float], Tensor]
 LogProb = Callable[[Tensor, float], Tensor]
 Callback = Callable[[dict[str, Any]], None]
 CALLBACK_KEYS = ("x", "i", "t", "score")
+
 # Relative step of the central finite difference for processes without closed forms:
 # the truncation error is O(δ²) and the round-off O(1e-16/δ), balanced near 1e-5.
 FD_STEP = 1e-5
@@ -100,6 +113,15 @@ DEFAULT_SNR = 0.16
 # THEORY C13's composed path, 5 leapfrog steps for HMC).
 DEFAULT_STEP_SCALE = 1.0
 DEFAULT_LEAPFROG = 5
+
+
+class Sampler(Protocol):
+    """The shared signature (module docstring): ``x (N, n)`` at ``times[0]`` ``-> (N, n)``
+    at ``times[-1]``; method options are further keywords."""
+
+    def __call__(self, score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+                 generator: torch.Generator | None = None,
+                 callback: Callback | None = None) -> Tensor: ...
 
 
 # evaluation counting ------------------------------------------------------------------
@@ -132,17 +154,18 @@ def progress(total: int, label: str = "sampling", stream: TextIO | None = None,
     the first call) to ``stream`` (``None``: ``sys.stderr`` at call time), at most once per
     ``every_s`` seconds plus the first and last steps. It reads only ``state["i"]``, so it
     fits every sampler here and in ``numerics.sampling.smc``."""
-    start: list[float] = []
-    last = [-math.inf]
+    start: float | None = None
+    last = -math.inf
 
     def report(state: dict[str, Any]) -> None:
+        nonlocal start, last
         now = time.monotonic()
-        if not start:
-            start.append(now)
+        if start is None:
+            start = now
         step = int(state["i"]) + 1
-        if now - last[0] >= every_s or step == total:
-            last[0] = now
-            print(f"{label}: step {step}/{total}, {now - start[0]:.1f} s",
+        if now - last >= every_s or step == total:
+            last = now
+            print(f"{label}: step {step}/{total}, {now - start:.1f} s",
                   file=stream if stream is not None else sys.stderr, flush=True)
 
     return report
@@ -205,6 +228,14 @@ def _normal(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 
+def require_generator(generator: torch.Generator | None, who: str) -> torch.Generator:
+    """``generator``, or a ``ValueError`` naming ``who``: a sampler that draws random numbers
+    takes them from an explicit generator, never from torch's global RNG."""
+    if generator is None:
+        raise ValueError(f"{who} draws random numbers: pass generator=torch.Generator()")
+    return generator
+
+
 # predictor kernels --------------------------------------------------------------------
 # A predictor step from t to t' < t is a Gaussian kernel K(x'|x) = N(x'; m(x), v I): the
 # samplers draw from it and numerics.sampling.smc also needs its density.
@@ -244,37 +275,45 @@ def choose(registry: dict[str, Any], name: str, what: str) -> Any:
 
 
 # samplers -----------------------------------------------------------------------------
-def reverse_sde_euler(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
-                      generator: torch.Generator, callback: Callback | None = None) -> Tensor:
-    """Euler–Maruyama on the reverse SDE (Song et al. 2021, eq. 6); ``x_T (N, n) -> (N, n)``.
+@torch.no_grad()
+def reverse_sde_euler(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+                      generator: torch.Generator | None = None,
+                      callback: Callback | None = None) -> Tensor:
+    """Euler–Maruyama on the reverse SDE (Song et al. 2021, eq. 6); ``x (N, n) -> (N, n)``.
 
     ``x ← x − (f x − g² ∇log p_t) h + g √h z``, ``h = t_i − t_{i+1} > 0``, ``z ~ N(0, I)``
     (:func:`euler_kernel`); one score evaluation per particle and step.
     """
-    return predictor_corrector(score, x_T, times, process, generator, predictor="sde",
-                               callback=callback).x
-
-
-def ancestral(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
-              generator: torch.Generator, callback: Callback | None = None) -> Tensor:
-    """Ancestral sampling (Ho et al. 2020; :func:`ancestral_kernel`); ``(N, n) -> (N, n)``,
-    one score evaluation per particle and step."""
-    return predictor_corrector(score, x_T, times, process, generator, predictor="ancestral",
-                               callback=callback).x
+    return predictor_corrector(score, x, times, process,
+                               generator=require_generator(generator, "reverse_sde_euler"),
+                               callback=callback, predictor="sde").x
 
 
 @torch.no_grad()
-def probability_flow_heun(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
+def ancestral(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+              generator: torch.Generator | None = None,
+              callback: Callback | None = None) -> Tensor:
+    """Ancestral sampling (Ho et al. 2020; :func:`ancestral_kernel`); ``(N, n) -> (N, n)``,
+    one score evaluation per particle and step."""
+    return predictor_corrector(score, x, times, process,
+                               generator=require_generator(generator, "ancestral"),
+                               callback=callback, predictor="ancestral").x
+
+
+@torch.no_grad()
+def probability_flow_heun(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+                          generator: torch.Generator | None = None,
                           callback: Callback | None = None) -> Tensor:
     """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1);
     ``dx/dt = f x − ½ g² ∇log p_t(x)``, deterministic, ``(N, n) -> (N, n)``; two score
-    evaluations per particle and step."""
+    evaluations per particle and step. It draws nothing: ``generator`` is accepted for the
+    shared signature and ignored."""
 
     def velocity(y: Tensor, t: float, sc: Tensor) -> Tensor:
         f, g2 = drift_diffusion(process, t)
         return f * y - 0.5 * g2 * sc
 
-    x = x_T.clone()
+    x = x.clone()
     for i in range(len(times) - 1):
         t, t_next = float(times[i]), float(times[i + 1])
         sc = _score(score, x, t)
@@ -288,11 +327,12 @@ def probability_flow_heun(score: Score, x_T: Tensor, times: Tensor, process: For
 
 # correctors ---------------------------------------------------------------------------
 @torch.no_grad()
-def langevin_corrector(score: Score, x: Tensor, t: float, step_size: float, n_steps: int,
-                       generator: torch.Generator) -> Tensor:
+def langevin_corrector(score: Score, x: Tensor, t: float, *, step_size: float, n_steps: int,
+                       generator: torch.Generator | None = None) -> Tensor:
     """Unadjusted Langevin (Song et al. 2021, Alg. 4 corrector) on ``p_t``:
     ``x ← x + h ∇log p_t(x) + √(2h) z``; biased by ``O(h)``, ``(N, n) -> (N, n)``;
     ``n_steps`` score evaluations per particle."""
+    generator = require_generator(generator, "langevin_corrector")
     for _ in range(n_steps):
         z = _normal(x, generator)
         x = x + step_size * _score(score, x, t) + math.sqrt(2.0 * step_size) * z
@@ -312,11 +352,32 @@ def _langevin_snr_step(score: Score, x: Tensor, t: float, snr: float,
 
 
 # Metropolis building blocks -----------------------------------------------------------
-# An evaluation of a target at points y (N, n) is a tuple (log density (N,), score (N, n),
-# *extras): what a move needs at the current state, plus anything else a caller wants
-# carried along with each particle (numerics.sampling.smc keeps the t = 0 target's values there).
-Evaluation = tuple[Tensor, ...]
-Evaluate = Callable[[Tensor], Evaluation]
+class MCMCState(NamedTuple):
+    """Particles and their target's values there (like blackjax's ``MALAState``):
+    ``position (N, n)``, unnormalized ``log_density (N,)`` and ``score (N, n)``."""
+
+    position: Tensor
+    log_density: Tensor
+    score: Tensor
+
+
+class ParticleState(Protocol):
+    """What a Metropolis move reads from a state record (:class:`MCMCState`, or a record
+    carrying more per-particle values, like ``numerics.sampling.smc.TemperedState``)."""
+
+    @property
+    def position(self) -> Tensor: ...
+
+    @property
+    def log_density(self) -> Tensor: ...
+
+    @property
+    def score(self) -> Tensor: ...
+
+
+State = TypeVar("State", bound=ParticleState)
+# The target evaluated at new positions y (N, n): a state record of the mover's own type.
+Evaluate = Callable[[Tensor], State]
 
 
 def _metropolis(log_ratio: Tensor, y: Tensor,
@@ -330,49 +391,52 @@ def _metropolis(log_ratio: Tensor, y: Tensor,
     return torch.log(u) < log_alpha, log_alpha.exp()
 
 
-def _select(accept: Tensor, new: Evaluation, old: Evaluation) -> Evaluation:
-    """Row ``i`` of each tensor from ``new`` where ``accept[i]``, else from ``old``."""
-    return tuple(torch.where(accept.view(-1, *[1] * (a.dim() - 1)), a, b)
-                 for a, b in zip(new, old, strict=True))
+def _select(accept: Tensor, new: State, old: State) -> State:
+    """The record whose row ``i`` of every field is ``new``'s where ``accept[i]`` (``(N,)``
+    bool), else ``old``'s; ``new`` and ``old`` are records of one NamedTuple type."""
+    return type(old)._make(torch.where(accept.view(-1, *[1] * (a.dim() - 1)), a, b)
+                           for a, b in zip(new, old, strict=True))
 
 
-def mala_step(evaluate: Evaluate, x: Tensor, current: Evaluation, step_size: float,
-              generator: torch.Generator) -> tuple[Tensor, Evaluation, Tensor]:
+def mala_step(evaluate: Evaluate[State], state: State, step_size: float,
+              generator: torch.Generator) -> tuple[State, Tensor]:
     """One MALA step (Roberts & Tweedie 1996), per-particle accept/reject; returns the new
-    ``x (N, n)``, its evaluation and the acceptance probabilities ``α (N,)``.
+    state (``evaluate`` at the kept positions) and the acceptance probabilities ``α (N,)``.
 
-    ``current = evaluate(x)``. Proposal ``y ~ Q(·|x) = N(x + h ∇log π(x), 2h I)``; accept with
+    ``state = evaluate(x)``, ``x = state.position (N, n)``. Proposal
+    ``y ~ Q(·|x) = N(x + h ∇log π(x), 2h I)``; accept with
     ``min(1, π(y) Q(x|y) / (π(x) Q(y|x)))``, ``log Q(a|b) = −|a − b − h ∇log π(b)|² / 4h + c``.
     One evaluation (score and density) per particle.
     """
-    h = step_size
-    lp, sc = current[0], current[1]
+    h, x, sc = step_size, state.position, state.score
     y = x + h * sc + math.sqrt(2.0 * h) * _normal(x, generator)
     proposed = evaluate(y)
     log_fwd = -(y - x - h * sc).square().sum(-1) / (4.0 * h)
-    log_bwd = -(x - y - h * proposed[1]).square().sum(-1) / (4.0 * h)
-    accept, alpha = _metropolis(proposed[0] - lp + log_bwd - log_fwd, y, generator)
-    x_new, *kept = _select(accept, (y, *proposed), (x, *current))
-    return x_new, tuple(kept), alpha
+    log_bwd = -(x - y - h * proposed.score).square().sum(-1) / (4.0 * h)
+    accept, alpha = _metropolis(proposed.log_density - state.log_density + log_bwd - log_fwd,
+                                y, generator)
+    return _select(accept, proposed, state), alpha
 
 
-def _at_time(score: Score, log_prob: LogProb, t: float) -> Evaluate:
-    return lambda y: (log_prob(y, t).to(y), _score(score, y, t))
+def _at_time(score: Score, log_prob: LogProb, t: float) -> Evaluate[MCMCState]:
+    return lambda y: MCMCState(y, log_prob(y, t).to(y), _score(score, y, t))
 
 
 @torch.no_grad()
-def mala_corrector(score: Score, log_prob: LogProb, x: Tensor, t: float, step_size: float,
-                   n_steps: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def mala_corrector(score: Score, x: Tensor, t: float, *, log_prob: LogProb, step_size: float,
+                   n_steps: int,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """``n_steps`` of :func:`mala_step` on ``p_t``; returns the moved ``x (N, n)`` and each
     particle's mean acceptance probability ``(N,)``. Cost per particle: ``n_steps + 1``
     score and ``n_steps + 1`` density evaluations."""
+    generator = require_generator(generator, "mala_corrector")
     evaluate = _at_time(score, log_prob, t)
-    current = evaluate(x)
+    state = evaluate(x)
     rate = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for _ in range(n_steps):
-        x, current, alpha = mala_step(evaluate, x, current, step_size, generator)
+        state, alpha = mala_step(evaluate, state, step_size, generator)
         rate += alpha
-    return x, rate / max(n_steps, 1)
+    return state.position, rate / max(n_steps, 1)
 
 
 def _leapfrog(score: Score, x: Tensor, p: Tensor, sc: Tensor, t: float, eps: float,
@@ -388,9 +452,9 @@ def _leapfrog(score: Score, x: Tensor, p: Tensor, sc: Tensor, t: float, eps: flo
 
 
 @torch.no_grad()
-def hmc_corrector(score: Score, log_prob: LogProb, x: Tensor, t: float, step_size: float,
+def hmc_corrector(score: Score, x: Tensor, t: float, *, log_prob: LogProb, step_size: float,
                   n_leapfrog: int, n_steps: int,
-                  generator: torch.Generator) -> tuple[Tensor, Tensor]:
+                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """HMC (Duane et al. 1987; Neal 2011) on ``p_t`` with identity mass; returns the moved
     ``x (N, n)`` and each particle's mean acceptance probability ``(N,)``.
 
@@ -399,17 +463,20 @@ def hmc_corrector(score: Score, log_prob: LogProb, x: Tensor, t: float, step_siz
     ``H = −log p_t + |p|²/2``; non-finite proposals are rejected. Cost per particle:
     ``n_steps · n_leapfrog + 1`` score and ``n_steps + 1`` density evaluations.
     """
-    lp, sc = log_prob(x, t).to(x), _score(score, x, t)
+    generator = require_generator(generator, "hmc_corrector")
+    state = MCMCState(x, log_prob(x, t).to(x), _score(score, x, t))
     rate = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for _ in range(n_steps):
-        p = _normal(x, generator)
-        y, q, sc_y = _leapfrog(score, x, p, sc, t, step_size, n_leapfrog)
-        lp_y = log_prob(y, t).to(x)
+        p = _normal(state.position, generator)
+        y, q, sc_y = _leapfrog(score, state.position, p, state.score, t, step_size,
+                               n_leapfrog)
+        proposed = MCMCState(y, log_prob(y, t).to(x), sc_y)
         kinetic = 0.5 * (q.square().sum(-1) - p.square().sum(-1))
-        accept, alpha = _metropolis(lp_y - lp - kinetic, y, generator)
-        x, lp, sc = _select(accept, (y, lp_y, sc_y), (x, lp, sc))
+        accept, alpha = _metropolis(proposed.log_density - state.log_density - kinetic, y,
+                                    generator)
+        state = _select(accept, proposed, state)
         rate += alpha
-    return x, rate / max(n_steps, 1)
+    return state.position, rate / max(n_steps, 1)
 
 
 # predictor–corrector ------------------------------------------------------------------
@@ -435,14 +502,15 @@ def _langevin_move(score: Score, log_prob: LogProb | None, x: Tensor, t: float, 
 
 def _mala_move(score: Score, log_prob: LogProb, x: Tensor, t: float, s_t: float,
                rule: CorrectorRule, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    h = 0.5 * (rule.step_scale * s_t) ** 2
-    return mala_corrector(score, log_prob, x, t, h, rule.steps, generator)
+    return mala_corrector(score, x, t, log_prob=log_prob,
+                          step_size=0.5 * (rule.step_scale * s_t) ** 2, n_steps=rule.steps,
+                          generator=generator)
 
 
 def _hmc_move(score: Score, log_prob: LogProb, x: Tensor, t: float, s_t: float,
               rule: CorrectorRule, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    return hmc_corrector(score, log_prob, x, t, rule.step_scale * s_t, rule.n_leapfrog,
-                         rule.steps, generator)
+    return hmc_corrector(score, x, t, log_prob=log_prob, step_size=rule.step_scale * s_t,
+                         n_leapfrog=rule.n_leapfrog, n_steps=rule.steps, generator=generator)
 
 
 CORRECTORS = {"langevin": _langevin_move, "mala": _mala_move, "hmc": _hmc_move}
@@ -462,11 +530,11 @@ class PCResult:
 
 
 @torch.no_grad()
-def predictor_corrector(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess,
-                        generator: torch.Generator, *, predictor: str = "sde",
+def predictor_corrector(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+                        generator: torch.Generator | None = None,
+                        callback: Callback | None = None, predictor: str = "sde",
                         corrector: str | None = None, log_prob: LogProb | None = None,
-                        rule: CorrectorRule | None = None,
-                        callback: Callback | None = None) -> PCResult:
+                        rule: CorrectorRule | None = None) -> PCResult:
     """Annealed predictor–corrector sampling (Song et al. 2021, Alg. 1–2); ``(N, n) -> (N, n)``.
 
     Step ``i``: a predictor step (``"sde"``: :func:`euler_kernel`, ``"ancestral"``:
@@ -480,10 +548,11 @@ def predictor_corrector(score: Score, x_T: Tensor, times: Tensor, process: Forwa
     move = None if corrector is None else choose(CORRECTORS, corrector, "corrector")
     if corrector in METROPOLIS_CORRECTORS and log_prob is None:
         raise ValueError(f"corrector {corrector!r} needs log_prob")
+    generator = require_generator(generator, "predictor_corrector")
     rule = rule or CorrectorRule()
     score = counted(score)
     density = counted(log_prob) if log_prob is not None else None
-    x, rates = x_T.clone(), []
+    x, rates = x.clone(), []
     for i in range(len(times) - 1):
         t, t_next = float(times[i]), float(times[i + 1])
         sc = _score(score, x, t)
@@ -501,7 +570,7 @@ def predictor_corrector(score: Score, x_T: Tensor, times: Tensor, process: Forwa
 def in_chunks(fn: Callable[[Tensor], Any], x: Tensor, chunk: int) -> Any:
     """``fn(x[c])`` over row chunks ``c`` of ``x (N, n)``, outputs concatenated (tuples
     elementwise), so that work arrays are ``chunk × n`` rather than ``N × n``; e.g.
-    ``in_chunks(lambda c: probability_flow_heun(score, c, times, vp), x_T, 65536)``.
+    ``in_chunks(lambda c: probability_flow_heun(score, c, times, vp), x, 65536)``.
 
     Deterministic samplers give the unchunked result; random ones draw in another order
     (same law). Callbacks then see each chunk's trajectory in turn.
@@ -516,25 +585,24 @@ def in_chunks(fn: Callable[[Tensor], Any], x: Tensor, chunk: int) -> Any:
 
 # DPM-Solver++(2M) ---------------------------------------------------------------------
 @torch.no_grad()
-def dpm_solver_2m(score: Score, x_T: Tensor, times: Tensor, process: ForwardProcess, *,
-                  stochastic_steps: int = 0, generator: torch.Generator | None = None,
-                  callback: Callback | None = None) -> Tensor:
+def dpm_solver_2m(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+                  generator: torch.Generator | None = None, callback: Callback | None = None,
+                  stochastic_steps: int = 0) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2) on the probability-flow ODE, with its SDE
     variant (their SDE-DPM-Solver++(2M)) on the first ``stochastic_steps`` steps; one score
-    evaluation per step, ``x_T (N, n) -> (N, n)`` in the dtype and device of ``x_T``. Module
-    docstring for the updates; ``generator`` is required when ``stochastic_steps > 0``. A
-    callback receives ``{"x", "i", "t", "score"}`` before step ``i``."""
-    if stochastic_steps > 0 and generator is None:
-        raise ValueError("stochastic steps need a generator")
-    x = x_T.clone()
+    evaluation per step, ``x (N, n) -> (N, n)`` in the dtype and device of ``x``. Module
+    docstring for the updates; ``generator`` is required when ``stochastic_steps > 0``
+    (ignored otherwise)."""
+    if stochastic_steps > 0:
+        generator = require_generator(generator, "dpm_solver_2m with stochastic steps")
+    x = x.clone()
     x0_prev, h_prev = None, None
     for i in range(len(times) - 1):
         t, t_next = float(times[i]), float(times[i + 1])
         a, s = process.coefficients(t)
         a_next, s_next = process.coefficients(t_next)
-        sc = score(x, t).to(x)
-        if callback is not None:
-            callback({"x": x, "i": i, "t": t, "score": sc})
+        sc = _score(score, x, t)
+        _report(callback, x, i, t, sc)
         x0 = torch.add(x, sc, alpha=s * s).div_(a)
         if s_next == 0.0:
             x = a_next * x0
@@ -546,8 +614,7 @@ def dpm_solver_2m(score: Score, x_T: Tensor, times: Tensor, process: ForwardProc
             keep = -math.expm1(-2.0 * h)
             decay = s_next / s * math.exp(-h)
             x = torch.add(x, d, alpha=a_next * keep / decay).mul_(decay)
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            x.add_(noise, alpha=s_next * math.sqrt(keep))
+            x.add_(_normal(x, generator), alpha=s_next * math.sqrt(keep))
         else:
             decay = s_next / s
             x = torch.add(x, d, alpha=-a_next * math.expm1(-h) / decay).mul_(decay)

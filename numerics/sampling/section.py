@@ -47,6 +47,15 @@ from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling import samplers as S
 from numerics.sampling import smc
 from numerics.sampling.calibration import Calibration, calibrate, statistic
+from numerics.sampling.report import (
+    Cost,
+    Draws,
+    JointDistances,
+    PathRepair,
+    RunCosts,
+    SamplingSection,
+    SamplingTest,
+)
 from numerics.sampling.times import geometric_times
 from numerics.threads import single_threaded
 
@@ -68,6 +77,11 @@ TEMPERED = "smc"
 SAMPLERS = (*PATH_SAMPLERS, TEMPERED)
 # Reported beside a tempered-SMC run: the path-following repairs THEORY C13(a) rules out.
 PATH_REPAIRS = ("pc-mala", "pc-hmc", "path-smc")
+# The section's note when the oracle run misses the target (``sampler_reaches_target``).
+UNCALIBRATED_NOTE = ("the oracle run itself misses the target at {steps} steps: the null runs "
+                     "(exact draws) no longer describe the runs' own law, so the declared "
+                     "level is not guaranteed (benchmarks/results/calibration.md: 0.04 at "
+                     "level 0.01 with 4 ODE steps); raise --steps")
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,7 @@ def exact_target(law: Distribution, process: ForwardProcess, device: str = "cpu"
                   lambda x, t: at(float(t)).log_prob(x).to(x))
 
 
-def reference_gaussian(family: Family) -> tuple[Tensor, float]:
+def reference_gaussian(family: Family) -> smc.GaussianReference:
     """``(m, σ)`` of the tempered SMC's reference ``ρ = N(m, σ² I)``, from the members only
     (what a user has): ``m`` the mean of their means, ``σ`` twice the largest of their
     standard deviations along any direction plus the spread of their means, so that ``ρ``
@@ -175,7 +189,7 @@ def reference_gaussian(family: Family) -> tuple[Tensor, float]:
     means = torch.stack([p.mean for p in family.members])
     spread = float((means - means.mean(0)).norm(dim=1).max())
     sd = max(float(torch.linalg.eigvalsh(p.covariance).max().sqrt()) for p in family.members)
-    return means.mean(0), 2.0 * sd + spread
+    return smc.GaussianReference(means.mean(0), 2.0 * sd + spread)
 
 
 # the sampling section -----------------------------------------------------------------
@@ -186,22 +200,28 @@ def aimed_law(result: Distribution, sampler: str, process: ForwardProcess) -> Di
 
 
 def sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                     seed: int = 0, calibration: Calibration | None = None,
-                     keep_samples: bool = False) -> dict[str, Any]:
-    """The ``sampling`` entry of ``check`` (module docstring) for a normalizable
+                     seed: int = 0, calibration: Calibration | None = None) -> SamplingSection:
+    """The ``sampling`` section of ``check`` (module docstring) for a normalizable
     ``result = C[p⃗]`` with exact samples and noisy scores. Up to ``SINGLE_THREAD_ROWS``
     samples torch runs on one thread (``numerics.threads``). ``calibration`` reuses null
-    runs made for the same target, sample size and level (e.g. across step counts);
-    ``keep_samples`` adds ``"samples": {"composed", "oracle", "exact"}`` (tensors)."""
+    runs made for the same target, sample size and level (e.g. across step counts)."""
+    return sampling_section_with_draws(family, result, lenses, options, seed, calibration)[0]
+
+
+def sampling_section_with_draws(family: Family, result: Distribution, lenses,
+                                options: SamplingOptions, seed: int = 0,
+                                calibration: Calibration | None = None
+                                ) -> tuple[SamplingSection, Draws]:
+    """:func:`sampling_section` and its three sample sets ``(N, n)``: the composed run,
+    the oracle run and exact draws of the aimed law."""
     threads = single_threaded() if options.samples <= SINGLE_THREAD_ROWS else nullcontext()
     with threads:
-        return _sampling_section(family, result, lenses, options, seed, calibration,
-                                 keep_samples)
+        return _sampling_section(family, result, lenses, options, seed, calibration)
 
 
 def _sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                      seed: int, calibration: Calibration | None,
-                      keep_samples: bool) -> dict[str, Any]:
+                      seed: int, calibration: Calibration | None
+                      ) -> tuple[SamplingSection, Draws]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
     generator = _seeded(seed, 0)
@@ -219,43 +239,33 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
     value = statistic(x, y, generator)
     reaches = not calibration.rejects(statistic(y, exact, generator))
     view = _lens_view(family, lenses)
-    section = {
-        "holds": not calibration.rejects(value),
-        "gaps": _per_lens(view, x, exact, generator),
-        "oracle_gaps": _per_lens(view, y, exact, generator),
-        "floor": _per_lens(view, exact2, exact, generator),
-        "metric": f"{calibration.statistic} per lens, samples against exact draws",
-        "method": (f"{sampler} ({describe(sampler)}), {_length(sampler, steps, composed)}, "
-                   f"{samples} samples; composed run against an independent oracle run, "
-                   f"Monte Carlo test at level {level:g}"),
-        "test": {"value": value, "p_value": calibration.p_value(value),
-                 **calibration.summary()},
-        "joint": {"composed": statistic(x, exact, generator),
-                  "oracle": statistic(y, exact, generator),
-                  "floor": statistic(exact2, exact, generator)},
-        "sampler_reaches_target": reaches,
-        "calibrated": reaches,
-        "target": "C[p] at t = 0" if sampler == TEMPERED else f"N_t[C[p]] at t = {T_MIN:g}",
-        "cost": {"composed": _cost(composed), "oracle": _cost(oracle)},
-        "composed_info": composed.info,
-        "sampler": sampler, "steps": steps, "samples": samples, "seed": seed,
-        "device": device,
-    }
-    if sampler == TEMPERED:
-        section["path_following"] = path_following(family, result, options, seed)
-    if keep_samples:
-        section["samples"] = {"composed": x, "oracle": y, "exact": exact}
-    if not reaches:
-        section["note"] = (f"the oracle run itself misses the target at {steps} steps: the "
-                           "null runs (exact draws) no longer describe the runs' own law, so "
-                           "the declared level is not guaranteed (benchmarks/results/"
-                           "calibration.md: 0.04 at level 0.01 with 4 ODE steps); raise "
-                           "--steps")
-    return section
+    section = SamplingSection(
+        holds=not calibration.rejects(value),
+        gaps=_per_lens(view, x, exact, generator),
+        oracle_gaps=_per_lens(view, y, exact, generator),
+        floor=_per_lens(view, exact2, exact, generator),
+        metric=f"{calibration.statistic} per lens, samples against exact draws",
+        method=(f"{sampler} ({describe(sampler)}), {_length(sampler, steps, composed)}, "
+                f"{samples} samples; composed run against an independent oracle run, "
+                f"Monte Carlo test at level {level:g}"),
+        test=SamplingTest.of(calibration, value),
+        joint=JointDistances(composed=statistic(x, exact, generator),
+                             oracle=statistic(y, exact, generator),
+                             floor=statistic(exact2, exact, generator)),
+        sampler_reaches_target=reaches,
+        calibrated=reaches,
+        target="C[p] at t = 0" if sampler == TEMPERED else f"N_t[C[p]] at t = {T_MIN:g}",
+        cost=RunCosts(composed=_cost(composed), oracle=_cost(oracle)),
+        composed_info=composed.info,
+        sampler=sampler, steps=steps, samples=samples, seed=seed, device=device,
+        path_following=(path_following(family, result, options, seed)
+                        if sampler == TEMPERED else None),
+        note=None if reaches else UNCALIBRATED_NOTE.format(steps=steps))
+    return section, Draws(composed=x, oracle=y, exact=exact)
 
 
 def path_following(family: Family, result: Distribution, options: SamplingOptions,
-                   seed: int) -> dict[str, dict[str, Any]]:
+                   seed: int) -> dict[str, PathRepair]:
     """The path-following repairs' composed runs against exact draws of
     ``N_{t_min}[C[p⃗]]`` (C13(a)), reported beside a tempered-SMC run: per sampler
     ``holds`` (the calibrated test), the joint distance, the floor and the cost."""
@@ -271,8 +281,9 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
         run = _runner(name, family, options, reference)(target,
                                                         _seeded(seed, 4 + i, options.device))
         value = statistic(run.x.to(exact), exact, generator)
-        out[name] = {"holds": not calibration.rejects(value), "joint": value, "floor": floor,
-                     "threshold": calibration.threshold, **_cost(run)}
+        out[name] = PathRepair(holds=not calibration.rejects(value), joint=value, floor=floor,
+                               threshold=calibration.threshold, score_evals=run.score_evals,
+                               density_evals=run.density_evals)
     return out
 
 
@@ -289,8 +300,8 @@ def _seeded(seed: int, stream: int, device: str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(state)
 
 
-def _cost(run: Run) -> dict[str, int]:
-    return {"score_evals": run.score_evals, "density_evals": run.density_evals}
+def _cost(run: Run) -> Cost:
+    return Cost(score_evals=run.score_evals, density_evals=run.density_evals)
 
 
 def _per_lens(views: list[Callable[[Tensor], Tensor] | None], x: Tensor, y: Tensor,
@@ -334,7 +345,7 @@ Runner = Callable[[Target, torch.Generator], Run]
 
 
 def _runner(sampler: str, family: Family, options: SamplingOptions,
-            reference: tuple[Tensor, float]) -> Runner:
+            reference: smc.GaussianReference) -> Runner:
     """``(target, generator) -> Run`` for the named sampler, float64 on ``options.device``.
 
     Path samplers run ``steps`` steps on a geometric time grid from ``T`` to ``T_MIN``, in
@@ -353,15 +364,15 @@ SMC's few adaptive stages need none).
 
     def run(target: Target, generator: torch.Generator) -> Run:
         if sampler == TEMPERED:
-            out = smc.tempered_smc(target.score, target.log_prob, reference[0].to(device),
-                                   reference[1], n, generator, device=device,
-                                   mala_steps=MALA_SWEEPS)
+            out = smc.tempered_smc(target.score, reference.sample(n, generator, device=device),
+                                   log_prob=target.log_prob, reference=reference,
+                                   generator=generator, mala_steps=MALA_SWEEPS)
             return Run(out.x, out.score_evals, out.density_evals,
                        {"stages": len(out.ess), "acceptance": _mean(out.acceptance)})
         x_T = S.prior_sample(n, family.dim, process, generator, device=device)
         if sampler == "path-smc":
-            out = smc.path_smc(target.score, target.log_prob, x_T, times, process, generator,
-                               callback=progress("step", options.steps))
+            out = smc.path_smc(target.score, x_T, times, process, log_prob=target.log_prob,
+                               generator=generator, callback=progress("step", options.steps))
             x = out.x[smc.systematic_resample(out.log_weights, generator)]
             return Run(x, out.score_evals, out.density_evals,
                        {"resamplings": out.resamplings, "final_ess": float(out.ess[-1]),
@@ -383,17 +394,16 @@ def _path_run(sampler: str, target: Target, x_T: Tensor, times: Tensor,
     """One chunk of a plain or predictor–corrector path sampler."""
     if sampler in UNCORRECTED:
         score = S.counted(target.score)
-        return Run(UNCORRECTED[sampler](score, x_T, times, process, generator, callback),
-                   score.rows, 0, {})
-    out = S.predictor_corrector(target.score, x_T, times, process, generator,
-                                corrector=sampler.removeprefix("pc-"),
-                                log_prob=target.log_prob, callback=callback)
+        return Run(UNCORRECTED[sampler](score, x_T, times, process, generator=generator,
+                                        callback=callback), score.rows, 0, {})
+    out = S.predictor_corrector(target.score, x_T, times, process, generator=generator,
+                                callback=callback, corrector=sampler.removeprefix("pc-"),
+                                log_prob=target.log_prob)
     return Run(out.x, out.score_evals, out.density_evals, {"acceptance": _mean(out.acceptance)})
 
 
-UNCORRECTED: dict[str, Callable[..., Tensor]] = {
-    "ode": lambda score, x, times, process, _, callback: S.probability_flow_heun(
-        score, x, times, process, callback),
+UNCORRECTED: dict[str, S.Sampler] = {
+    "ode": S.probability_flow_heun,
     "sde": S.reverse_sde_euler,
     "ancestral": S.ancestral,
 }

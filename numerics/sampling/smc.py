@@ -34,17 +34,21 @@ MALA step sizes adapt between sweeps to an acceptance target from the population
 acceptance (each sweep is an exact ``γ_k``-invariant kernel; the population-based choice is
 the adaptive SMC of Jasra et al. 2011, consistent by Beskos, Jasra, Kantas & Thiery 2016).
 
-Scores and log-densities have the ``(x (N, n), t) -> (N, n) / (N,)`` signature of
-``numerics.sampling.samplers``; the ``t = 0`` target of :func:`tempered_smc` is called with
-``t = 0.0``. Costs are per-particle evaluations (``samplers.counted``). Every random draw
-takes an explicit ``torch.Generator``; dtype and device follow the particles.
+Both follow the samplers' convention (``numerics.sampling.samplers``):
+``path_smc(score, x, times, process, *, log_prob, generator, callback, **options)``, and
+:func:`tempered_smc` as far as its maths allows (its docstring). Scores and log-densities
+have the ``(x (N, n), t) -> (N, n) / (N,)`` signature of ``numerics.sampling.samplers``; the
+``t = 0`` target of :func:`tempered_smc` is called with ``t = 0.0``. The particles travel
+with their target's values as named records (:class:`~numerics.sampling.samplers.MCMCState`,
+:class:`TemperedState`). Costs are per-particle evaluations (``samplers.counted``). Every
+random draw takes an explicit ``torch.Generator``; dtype and device follow the particles.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -56,12 +60,14 @@ from numerics.sampling.samplers import (
     Callback,
     Counted,
     Evaluate,
-    Evaluation,
     LogProb,
+    MCMCState,
     Score,
+    State,
     choose,
     counted,
     mala_step,
+    require_generator,
 )
 
 PATH_CALLBACK_KEYS = ("x", "i", "t", "log_w", "ess")
@@ -176,23 +182,25 @@ class _Weights:
         return idx
 
 
-def _take(idx: Tensor | None, x: Tensor, ev: Evaluation) -> tuple[Tensor, Evaluation]:
+def _take(idx: Tensor | None, state: State) -> State:
+    """The particles ``idx (N,)`` of every field of a state record (all of them for
+    ``None``)."""
     if idx is None:
-        return x, ev
-    return x[idx], tuple(a[idx] for a in ev)
+        return state
+    return type(state)._make(a[idx] for a in state)
 
 
-def _mala_sweeps(evaluate: Evaluate, x: Tensor, ev: Evaluation, h: float, steps: int,
-                 generator: torch.Generator) -> tuple[Tensor, Evaluation, float, float]:
+def _mala_sweeps(evaluate: Evaluate[State], state: State, h: float, steps: int,
+                 generator: torch.Generator) -> tuple[State, float, float]:
     """``steps`` MALA sweeps, the step ``h`` adapted after each (``ADAPT_GAIN``); returns
-    ``(x, evaluation, mean acceptance, adapted h)``."""
+    ``(state, mean acceptance, adapted h)``."""
     rates = []
     for _ in range(steps):
-        x, ev, alpha = mala_step(evaluate, x, ev, h, generator)
+        state, alpha = mala_step(evaluate, state, h, generator)
         rate = float(alpha.mean())
         rates.append(rate)
         h *= math.exp(ADAPT_GAIN * (rate - ACCEPT_TARGET))
-    return x, ev, (sum(rates) / len(rates) if rates else math.nan), h
+    return state, (sum(rates) / len(rates) if rates else math.nan), h
 
 
 def _result(x: Tensor, weights: _Weights, schedule: list[float], acceptance: list[float],
@@ -223,13 +231,14 @@ def _backward_log_density(process: ForwardProcess, x: Tensor, y: Tensor, t: floa
 
 
 @torch.no_grad()
-def path_smc(score: Score, log_prob: LogProb, x_T: Tensor, times: Tensor,
-             process: ForwardProcess, generator: torch.Generator, *, predictor: str = "sde",
+def path_smc(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
+             log_prob: LogProb, generator: torch.Generator | None = None,
+             callback: Callback | None = None, predictor: str = "sde",
              ess_fraction: float = 0.5, mcmc_steps: int = 2,
-             step_scale: float = DEFAULT_STEP_SCALE,
-             callback: Callback | None = None) -> SMCResult:
-    """SMC along ``q_t`` (THEORY C13(a); module docstring): ``x_T (N, n)`` drawn from
-    ``N(0, s_T² I)`` (``samplers.prior_sample``), ``times`` decreasing from ``T``.
+             step_scale: float = DEFAULT_STEP_SCALE) -> SMCResult:
+    """SMC along ``q_t`` (THEORY C13(a); module docstring): ``x (N, n)`` drawn from
+    ``N(0, s_T² I)`` (``samplers.prior_sample``), ``times`` decreasing from ``T``,
+    ``score``/``log_prob`` those of ``q_t``.
 
     Step ``i``: propose with the ``predictor`` kernel (``"sde"`` or ``"ancestral"``) from
     ``t_i`` to ``t_{i+1}``, reweight by ``q_{t_{i+1}}(x') L(x|x') / (q_{t_i}(x) K(x'|x))``,
@@ -240,53 +249,78 @@ def path_smc(score: Score, log_prob: LogProb, x_T: Tensor, times: Tensor,
     mcmc_steps)`` score and as many density evaluations.
     """
     kernel = choose(PREDICTORS, predictor, "predictor")
+    generator = require_generator(generator, "path_smc")
     score, density = counted(score), counted(log_prob)
 
-    def at(t: float) -> Evaluate:
-        return lambda y: (density(y, t).to(y), score(y, t).to(y))
+    def at(t: float) -> Evaluate[MCMCState]:
+        return lambda y: MCMCState(y, density(y, t).to(y), score(y, t).to(y))
 
-    x, t0 = x_T.clone(), float(times[0])
-    ev = at(t0)(x)
-    weights = _Weights(ev[0] - _gaussian_log_density(x, 0.0, process.s(t0) ** 2))
+    t0 = float(times[0])
+    state = at(t0)(x.clone())
+    weights = _Weights(state.log_density
+                       - _gaussian_log_density(state.position, 0.0, process.s(t0) ** 2))
     acceptance: list[float] = []
     for i in range(len(times) - 1):
         t, t_next = float(times[i]), float(times[i + 1])
+        x = state.position
         _emit(callback, PATH_CALLBACK_KEYS, x, i, t, weights.log_w,
               effective_sample_size(weights.log_w))
-        mean, var = kernel(process, x, ev[1], t, t_next)
+        mean, var = kernel(process, x, state.score, t, t_next)
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        y = mean + math.sqrt(var) * z
-        ev_y = at(t_next)(y)
+        proposed = at(t_next)(mean + math.sqrt(var) * z)
+        y = proposed.position
         log_k = _gaussian_log_density(y, mean, var)
-        weights.reweight(ev_y[0] + _backward_log_density(process, x, y, t, t_next)
-                         - ev[0] - log_k)
-        x, ev = _take(weights.resample_if(ess_fraction * len(x), generator), y, ev_y)
+        weights.reweight(proposed.log_density + _backward_log_density(process, x, y, t, t_next)
+                         - state.log_density - log_k)
+        state = _take(weights.resample_if(ess_fraction * len(x), generator), proposed)
         h = 0.5 * (step_scale * process.s(t_next)) ** 2
-        x, ev, rate, _ = _mala_sweeps(at(t_next), x, ev, h, mcmc_steps, generator)
+        state, rate, _ = _mala_sweeps(at(t_next), state, h, mcmc_steps, generator)
         acceptance.append(rate)
-    return _result(x, weights, times.tolist(), acceptance, score, density)
+    return _result(state.position, weights, times.tolist(), acceptance, score, density)
 
 
 # SMC along a tempering path at t = 0 ---------------------------------------------------
-@dataclass(frozen=True)
-class _Reference:
-    """``ρ = N(m, σ² I)``: log-density and score."""
+class GaussianReference(NamedTuple):
+    """The tempering reference ``ρ = N(mean, scale² I)``, ``mean (n,)``."""
 
     mean: Tensor
     scale: float
 
+    def sample(self, n: int, generator: torch.Generator, dtype: torch.dtype = torch.float64,
+               device: torch.device | str = "cpu") -> Tensor:
+        """``(n, dim)`` draws of ``ρ``: the initial particles of :func:`tempered_smc`."""
+        mean = self.mean.to(dtype=dtype, device=device)
+        return mean + self.scale * torch.randn(n, mean.shape[0], generator=generator,
+                                               dtype=dtype, device=device)
+
     def log_prob(self, x: Tensor) -> Tensor:
+        """``log ρ(x)`` ``(N,)``."""
         return _gaussian_log_density(x, self.mean, self.scale**2)
 
     def score(self, x: Tensor) -> Tensor:
+        """``∇log ρ(x) = −(x − m)/σ²`` ``(N, n)``."""
         return -(x - self.mean) / self.scale**2
 
 
-def _tempered(beta: float, ref: _Reference, x: Tensor, lp: Tensor, sc: Tensor) -> Evaluation:
-    """Evaluation of ``π_β ∝ ρ^{1−β} π^β`` at ``x`` from ``log π(x)``, ``∇log π(x)``:
-    ``(log π_β, (1−β)∇log ρ + β∇log π, log π, ∇log π)`` (the last two carried along)."""
-    return ((1.0 - beta) * ref.log_prob(x) + beta * lp,
-            (1.0 - beta) * ref.score(x) + beta * sc, lp, sc)
+class TemperedState(NamedTuple):
+    """Particles ``position (N, n)`` with the values of ``π_β ∝ ρ^{1−β} π^β`` a MALA move
+    needs (``log_density (N,)``, ``score (N, n)``) and those of ``π`` itself
+    (``target_log_density``, ``target_score``), carried so that a new ``β`` needs no new
+    evaluation of ``π``."""
+
+    position: Tensor
+    log_density: Tensor
+    score: Tensor
+    target_log_density: Tensor
+    target_score: Tensor
+
+
+def _tempered(beta: float, ref: GaussianReference, x: Tensor, lp: Tensor,
+              sc: Tensor) -> TemperedState:
+    """The state at ``x`` for ``π_β`` from ``lp = log π(x)``, ``sc = ∇log π(x)``:
+    ``log π_β = (1−β) log ρ + β log π``, ``∇log π_β = (1−β)∇log ρ + β∇log π``."""
+    return TemperedState(x, (1.0 - beta) * ref.log_prob(x) + beta * lp,
+                         (1.0 - beta) * ref.score(x) + beta * sc, lp, sc)
 
 
 def _next_beta(log_ratio: Tensor, beta: float, target: float) -> float:
@@ -306,52 +340,55 @@ def _next_beta(log_ratio: Tensor, beta: float, target: float) -> float:
 
 
 @torch.no_grad()
-def tempered_smc(score0: Score, log_prob0: LogProb, reference_mean: Tensor | Any,
-                 reference_scale: float, n: int, generator: torch.Generator, *,
-                 dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
-                 ess_fraction: float = 0.5, mala_steps: int = 5, max_stages: int = 1000,
-                 callback: Callback | None = None) -> SMCResult:
-    """Adaptive tempered SMC for ``π`` (THEORY C13(b); module docstring), ``n`` particles.
+def tempered_smc(score: Score, x: Tensor, *, log_prob: LogProb, reference: GaussianReference,
+                 generator: torch.Generator | None = None, callback: Callback | None = None,
+                 ess_fraction: float = 0.5, mala_steps: int = 5,
+                 max_stages: int = 1000) -> SMCResult:
+    """Adaptive tempered SMC for ``π`` (THEORY C13(b); module docstring).
 
-    ``score0``/``log_prob0`` are ``π``'s score and unnormalized log-density, called as
-    ``(x, 0.0)``. The reference ``ρ = N(reference_mean, reference_scale² I)`` must cover
-    ``π``: take ``π``'s mean (or any central point) and a few times its largest standard
-    deviation plus the spread of its modes, e.g. ``3 sqrt(λ_max(Cov π))``; a ``ρ`` narrower
-    than ``π`` leaves tails unexplored (the weights cannot recover them).
+    The samplers' convention at ``t = 0``: ``score``/``log_prob`` are ``π``'s score and
+    unnormalized log-density, called as ``(x, 0.0)``; ``x (N, n)`` are the initial particles,
+    draws of the reference ``ρ`` (``reference.sample(N, generator)``), as the path samplers'
+    are draws of ``N(0, s_T² I)``; there are no ``times`` and no ``process``: the schedule is
+    the inverse temperatures ``β`` from 0 to 1, chosen adaptively and returned as
+    ``schedule``. ``ρ`` must cover ``π``: take ``π``'s mean (or any central point) and a few
+    times its largest standard deviation plus the spread of its modes, e.g.
+    ``3 sqrt(λ_max(Cov π))``; a ``ρ`` narrower than ``π`` leaves tails unexplored (the
+    weights cannot recover them).
 
     Each stage picks ``β'`` (``_next_beta``), reweights by ``exp((β' − β)(log π − log ρ))``,
     resamples systematically and runs ``mala_steps`` MALA sweeps on ``π_{β'}`` (initial
     step ``h = σ²/2``, adapted between sweeps and carried across stages). Raises
     ``RuntimeError`` if ``β`` has not reached 1 after ``max_stages``. ``log_normalizer``
-    estimates ``log ∫ exp(log_prob0)``. The callback receives ``TEMPERED_CALLBACK_KEYS``
+    estimates ``log ∫ exp(log_prob(·, 0))``. The callback receives ``TEMPERED_CALLBACK_KEYS``
     before each stage. Cost per particle: ``1 + stages · mala_steps`` evaluations of each.
     """
-    ref = _Reference(torch.as_tensor(reference_mean, dtype=dtype, device=device),
-                     float(reference_scale))
-    score, density = counted(score0), counted(log_prob0)
+    generator = require_generator(generator, "tempered_smc")
+    ref = GaussianReference(reference.mean.to(x), float(reference.scale))
+    score, density = counted(score), counted(log_prob)
 
-    def at(beta: float) -> Evaluate:
+    def at(beta: float) -> Evaluate[TemperedState]:
         return lambda y: _tempered(beta, ref, y, density(y, 0.0).to(y), score(y, 0.0).to(y))
 
-    x = ref.mean + ref.scale * torch.randn(n, ref.mean.shape[0], generator=generator,
-                                           dtype=dtype, device=device)
-    ev = at(0.0)(x)
-    weights, betas, acceptance = _Weights(torch.zeros_like(ev[0])), [0.0], []
+    state = at(0.0)(x.clone())
+    weights, betas, acceptance = _Weights(torch.zeros_like(state.log_density)), [0.0], []
     h = 0.5 * ref.scale**2
     while betas[-1] < 1.0:
         if len(betas) > max_stages:
             raise RuntimeError(f"tempering reached beta={betas[-1]:.4g} after {max_stages} "
                                "stages; widen the reference or raise max_stages")
         beta = betas[-1]
-        _emit(callback, TEMPERED_CALLBACK_KEYS, x, len(betas) - 1, beta, weights.log_w,
-              effective_sample_size(weights.log_w))
-        log_ratio = torch.nan_to_num(ev[2] - ref.log_prob(x), nan=-math.inf)
-        new = _next_beta(log_ratio, beta, ess_fraction * n)
+        _emit(callback, TEMPERED_CALLBACK_KEYS, state.position, len(betas) - 1, beta,
+              weights.log_w, effective_sample_size(weights.log_w))
+        log_ratio = torch.nan_to_num(state.target_log_density - ref.log_prob(state.position),
+                                     nan=-math.inf)
+        new = _next_beta(log_ratio, beta, ess_fraction * len(state.position))
         weights.reweight((new - beta) * log_ratio)
-        x, ev = _take(weights.resample_if(math.inf, generator), x, ev)
-        ev = _tempered(new, ref, x, ev[2], ev[3])
-        x, ev, rate, h = _mala_sweeps(at(new), x, ev, h, mala_steps, generator)
+        state = _take(weights.resample_if(math.inf, generator), state)
+        state = _tempered(new, ref, state.position, state.target_log_density,
+                          state.target_score)
+        state, rate, h = _mala_sweeps(at(new), state, h, mala_steps, generator)
         betas.append(new)
         acceptance.append(rate)
-    return _result(x, weights, betas, acceptance, score, density)
+    return _result(state.position, weights, betas, acceptance, score, density)
 

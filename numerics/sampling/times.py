@@ -1,10 +1,11 @@
 """Time grids: every grid of noise levels the project uses, in one place (THEORY §0).
 
-- ``time_grid``: ``n`` times geometric over ``[t_min, T]``, increasing, as a list: where
-  the distribution-level checks compare ``C[p⃗^t]`` with ``N_t[C[p⃗]]`` (C2, C7–C9);
 - ``uniform_times`` / ``geometric_times``: sampler grids, decreasing float64 tensors
   ``(steps + 1,)`` from ``T`` to ``t_min > 0`` (a sampler's output then approximates
   ``N_{t_min}[p]``);
+- ``time_grid``: the same geometric grid read upward, ``n`` times over ``[t_min, T]`` as a
+  list: where the distribution-level checks compare ``C[p⃗^t]`` with ``N_t[C[p⃗]]``
+  (C2, C7–C9);
 - ``karras_times`` / ``two_phase_times``: grids in the noise-to-signal ratio ending at
   ``t = 0`` (the last step is the Tweedie denoising, the output approximates ``p``).
 
@@ -35,17 +36,6 @@ from numerics.laws.processes import VP, ForwardProcess
 BISECTIONS = 200
 
 
-def time_grid(process: ForwardProcess, n: int = 12, t_min: float = 1e-3) -> list[float]:
-    """``n`` times spread geometrically over ``[t_min, T]`` (dense at small noise, where
-    composition errors of C9 type live)."""
-    if n < 1:
-        raise ValueError(f"time grid needs n >= 1, got {n}")
-    if n == 1:
-        return [process.T]
-    ratio = (process.T / t_min) ** (1.0 / (n - 1))
-    return [t_min * ratio**i for i in range(n - 1)] + [process.T]
-
-
 def uniform_times(process: ForwardProcess, steps: int, t_min: float = 1e-3) -> Tensor:
     """``steps + 1`` times, uniform in ``t``, decreasing from ``T`` to ``t_min``."""
     _check_grid(process, steps, t_min)
@@ -53,11 +43,26 @@ def uniform_times(process: ForwardProcess, steps: int, t_min: float = 1e-3) -> T
 
 
 def geometric_times(process: ForwardProcess, steps: int, t_min: float = 1e-3) -> Tensor:
-    """``steps + 1`` times, uniform in ``log t``, decreasing from ``T`` to ``t_min``
-    (dense at small noise)."""
+    """``steps + 1`` times, uniform in ``log t``, decreasing from ``T`` to ``t_min`` (dense
+    at small noise): ``t_i = T (t_min / T)^{i / steps}``, computed as
+    ``10^(log10 T + i/steps (log10 t_min − log10 T))``, with ``t_0 = T`` and
+    ``t_steps = t_min`` set exactly."""
     _check_grid(process, steps, t_min)
-    return torch.logspace(math.log10(process.T), math.log10(t_min), steps + 1,
-                          dtype=torch.float64)
+    times = torch.logspace(math.log10(process.T), math.log10(t_min), steps + 1,
+                           dtype=torch.float64)
+    times[0], times[-1] = process.T, t_min
+    return times
+
+
+def time_grid(process: ForwardProcess, n: int = 12, t_min: float = 1e-3) -> list[float]:
+    """``n`` times spread geometrically over ``[t_min, T]``, increasing (dense at small
+    noise, where composition errors of C9 type live): :func:`geometric_times` with
+    ``n − 1`` steps, read upward (``[T]`` for ``n = 1``)."""
+    if n < 1:
+        raise ValueError(f"time grid needs n >= 1, got {n}")
+    if n == 1:
+        return [process.T]
+    return geometric_times(process, n - 1, t_min).flip(0).tolist()
 
 
 def _check_grid(process: ForwardProcess, steps: int, t_min: float) -> None:

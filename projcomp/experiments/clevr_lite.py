@@ -141,7 +141,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"the order {scene['order']} (centre, corners, edges), k = 1..9, sampled by "
         f"DPM-Solver++(2M) on the exact composed noisy scores Σ e_m ∇log p_m^t "
         f"({cfg['stochastic_steps']} SDE steps down to σ = {cfg['sigma_switch']}, then "
-        f"{cfg['ode_steps']} ODE steps to σ = {cfg['sigma_min']}; VP process).",
+        f"{cfg['ode_steps']} ODE steps to σ = {cfg['sigma_min']}; VP process). The scores "
+        "come from `compose`, as in `projcomp check`'s sampling section: the scene laws "
+        "compose themselves, into a scene law where FC gives the product form (C1), else "
+        "into a `SceneComposition` (one pass over the cells).",
         f"- Counting rule: {doc['counting_rule']}.",
         "- Columns: *exact fraction* — images whose k requested cells all hold an object "
         "(exactly k correctly placed objects; the `exact_fraction` of results.json); *clean "

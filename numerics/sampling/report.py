@@ -1,0 +1,141 @@
+"""Records of the sampling section of ``check`` (``numerics.sampling.section``; THEORY C3,
+C7, C9, C13).
+
+Field names are the JSON keys that README.md ("The sampling section") and DESIGN.md
+document; ``numerics.records.to_json`` is their one conversion. Distances are the
+calibrated statistic (sliced Wasserstein-2 over random directions,
+``numerics.sampling.calibration``) between two sample sets of ``N`` points; costs count
+per-particle evaluations summed over the ``N`` particles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from numerics.records import optional
+from numerics.sampling.calibration import Calibration
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cost:
+    """What one run cost: score and (unnormalized) density evaluations, one per particle
+    per call."""
+
+    score_evals: int
+    density_evals: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCosts:
+    """The costs of the composed run and of the oracle run."""
+
+    composed: Cost
+    oracle: Cost
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingTest:
+    """The Monte Carlo test of composed against oracle: ``value`` is the observed
+    statistic ``T_0``, ``p_value = (1 + #{T_r ≥ T_0}) / (R + 1)``, ``threshold`` the
+    largest of ``R = null_runs`` null values ``T_r`` (exact draws against exact draws at
+    sample size ``samples``), so the test rejects with probability ``level = 1/(R + 1)``
+    under the null."""
+
+    value: float
+    p_value: float
+    statistic: str
+    level: float
+    null_runs: int
+    threshold: float
+    samples: int
+    null_median: float
+
+    @classmethod
+    def of(cls, calibration: Calibration, value: float) -> SamplingTest:
+        """The test of ``value`` against ``calibration``'s null runs."""
+        return cls(value=value, p_value=calibration.p_value(value),
+                   statistic=calibration.statistic, level=calibration.level,
+                   null_runs=calibration.runs, threshold=calibration.threshold,
+                   samples=calibration.n, null_median=calibration.null_median)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JointDistances:
+    """Joint distances to exact draws of the aimed law: the composed run's, the oracle
+    run's, and the floor (a second set of exact draws)."""
+
+    composed: float
+    oracle: float
+    floor: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathRepair:
+    """A path-following repair (C13(a)) beside a tempered-SMC run: its composed run's
+    joint distance to exact draws of ``N_{t_min}[C[p⃗]]``, the exact-vs-exact ``floor``,
+    the calibrated ``threshold`` and ``holds`` (``joint ≤ threshold``), and its cost."""
+
+    holds: bool
+    joint: float
+    floor: float
+    threshold: float
+    score_evals: int
+    density_evals: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Draws:
+    """The section's sample sets, each ``(N, n)``: the composed run, the oracle run and
+    exact draws of the aimed law (for figures and further statistics; no part of the
+    report)."""
+
+    composed: torch.Tensor
+    oracle: torch.Tensor
+    exact: torch.Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingSection:
+    """Does a sampler on the composed scores reach ``C[p⃗]``? ``holds``: the composed run
+    passes ``test`` against the oracle run. Per lens ``Π_i`` (``k`` values each):
+    ``gaps`` (composed vs exact), ``oracle_gaps`` (oracle vs exact), ``floor`` (exact vs
+    exact). ``sampler_reaches_target`` (also ``calibrated``): the oracle run passes the
+    same test against exact draws; when it does not, ``note`` says the level is not
+    guaranteed. ``composed_info`` holds the sampler's own diagnostics (``acceptance``;
+    ``stages`` for the tempered SMC; ``resamplings``, ``final_ess`` for path SMC).
+    ``path_following`` (tempered SMC only) maps each path-following repair to its
+    result."""
+
+    holds: bool
+    gaps: list[float]
+    oracle_gaps: list[float]
+    floor: list[float]
+    metric: str
+    method: str
+    test: SamplingTest
+    joint: JointDistances
+    sampler_reaches_target: bool
+    calibrated: bool
+    target: str
+    cost: RunCosts
+    composed_info: dict[str, Any]
+    sampler: str
+    steps: int
+    samples: int
+    seed: int
+    device: str
+    path_following: Mapping[str, PathRepair] | None = optional()
+    note: str | None = optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingSkipped:
+    """The sampling section when ``C[p⃗]`` has no closed form: no exact draws or oracle
+    scores to compare with, so no test (``holds`` is ``None``)."""
+
+    holds: None = None
+    skipped: str
