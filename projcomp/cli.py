@@ -1,16 +1,24 @@
 """The ``projcomp`` command (DESIGN.md, command line).
 
-Exit status: 0 when the command ran (whatever the verdict), 2 for invalid input (one
-line on stderr naming the problem), 1 for an internal error.
+Exit status: 0 when the command ran (whatever the verdict), 2 for invalid input or a run
+stopped by ``--timeout`` (one line on stderr naming the field or the phase and the
+problem), 1 for an internal error (a bug: one line asking for the spec; the traceback with
+``PROJCOMP_DEBUG=1``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,7 +34,7 @@ from numerics.sampling.section import (
 )
 from projcomp.experiments import EXPERIMENTS
 from projcomp.render import render_check
-from projcomp.spec import SpecError, family_to_dict, load_family
+from projcomp.spec import Limits, SpecError, family_to_dict, load_family
 from theory.catalogue import CLAIMS
 
 # `projcomp counterexamples` searches counterexamples to the negative claims.
@@ -35,6 +43,16 @@ SEARCHABLE = tuple(c.id for c in CLAIMS if c.expected == "fails")
 
 class UsageError(Exception):
     """Invalid command-line input: reported in one line, exit status 2."""
+
+
+class TimedOut(BaseException):
+    """``--timeout`` expired: reported in one line naming the phase, exit status 2. A
+    ``BaseException`` like ``KeyboardInterrupt``, so no ``except Exception`` in the
+    numerics can swallow it."""
+
+
+# On a terminal, a line on stderr every PROGRESS_SECONDS while a phase runs longer.
+PROGRESS_SECONDS = 5.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch device of the sampling check, e.g. cuda (default cpu)")
     check.add_argument("--seed", type=int, default=0,
                        help="seed of everything that samples (default 0)")
+    check.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                       help="stop with exit status 2 after SECONDS, naming the phase "
+                            "(default: no limit)")
+    check.add_argument("--limit", action="append", type=_limit, default=[],
+                       metavar="NAME=VALUE",
+                       help="raise a structural limit of the spec (repeatable): "
+                            + ", ".join(f"{f.name} (default {f.default})"
+                                        for f in dataclasses.fields(Limits)))
     check.add_argument("--operator", metavar="MODULE:FUNCTION",
                        help="compose with a user operator (or a registered name: "
                             "linear_combination, cfg_weighted, simple_product) and report "
@@ -108,6 +134,25 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _limit(text: str) -> tuple[str, int]:
+    names = [f.name for f in dataclasses.fields(Limits)]
+    name, _, value = text.partition("=")
+    if name not in names:
+        raise argparse.ArgumentTypeError(f"unknown limit {name!r} (expected NAME=VALUE, NAME "
+                                         f"one of {', '.join(names)})")
+    return name, _positive(value)
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from numerics.checks.judge import check_family
 
@@ -120,10 +165,88 @@ def _run_check(args: argparse.Namespace) -> int:
             operator = load_operator(args.operator)
         except ValueError as err:
             raise UsageError(f"--operator: {err}") from None
-    family = load_family(args.family)
-    report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
-    print(json.dumps(report_json(report), indent=2) if args.json else render_check(report))
+    limits = dataclasses.replace(Limits(), **dict(args.limit))
+    phase = _Phase("reading the spec")
+    with _deadline(args.timeout, phase), _progress(phase):
+        family = load_family(args.family, limits)
+        phase.enter("checking the family (FC, projective gaps, noise commutation"
+                    + (", sampling)" if sampling else ")"))
+        report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
+    doc = report_json(report)
+    _require_finite(doc, "report")
+    print(json.dumps(doc, indent=2) if args.json else render_check(report))
     return 0
+
+
+class _Phase:
+    """What ``check`` is doing now and since when (for ``--timeout`` and progress)."""
+
+    def __init__(self, name: str) -> None:
+        self.started = time.monotonic()
+        self.enter(name)
+
+    def enter(self, name: str) -> None:
+        self.name, self.since = name, time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.since
+
+
+@contextmanager
+def _deadline(seconds: float | None, phase: _Phase) -> Iterator[None]:
+    """Raise ``TimedOut`` naming ``phase`` after ``seconds`` of wall time (SIGALRM; the
+    main thread only, where the command runs)."""
+    if seconds is None:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimedOut(f"--timeout {seconds:g} s reached while {phase.name} (after "
+                       f"{phase.elapsed():.1f} s in that phase): stopped. Raise --timeout, "
+                       f"or make the run smaller (--samples, --steps, a smaller spec)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _progress(phase: _Phase) -> Iterator[None]:
+    """On a terminal, one stderr line every ``PROGRESS_SECONDS`` naming the phase and the
+    time spent (a daemon thread; nothing when stderr is not a terminal)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(PROGRESS_SECONDS):
+            print(f"projcomp: {phase.name}... {time.monotonic() - phase.started:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _require_finite(value: Any, path: str) -> None:
+    """A report never holds NaN or infinity: a quantity that cannot be computed is
+    reported in words by the checks; one that slipped through is a bug (``RuntimeError``,
+    exit status 1, naming the field)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RuntimeError(f"the report's {path} is {value}")
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _require_finite(item, f"{path}[{key!r}]")
 
 
 def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
@@ -194,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except (UsageError, SpecError) as err:
+    except (UsageError, SpecError, TimedOut) as err:
         print(f"projcomp: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -207,8 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get("PROJCOMP_DEBUG"):
             raise
-        print(f"projcomp: internal error: {type(err).__name__}: {_one_line(err)} "
-              "(set PROJCOMP_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"projcomp: internal error: {type(err).__name__}: {_one_line(err)[:300]}. "
+              "This is a bug in projcomp: please report it with the spec and the command; "
+              "PROJCOMP_DEBUG=1 writes the traceback to stderr", file=sys.stderr)
         return 1
 
 

@@ -46,6 +46,11 @@ def render_check(report: CheckReport) -> str:
     guess = "predicts success" if heur.predicts_success else "predicts failure"
     lines.append(f"heuristic       {guess} (largest |cos| between mean differences "
                  f"{_fmt(worst)})")
+    if report.locality is not None:
+        loc = report.locality
+        lines.append(f"locality        off-block score-difference mass [{_list(loc.statistic)}] "
+                     f"at t = {_fmt(loc.t)} (0 under FC; C20, {loc.probes} JVP probe pairs "
+                     f"at {loc.points} points)")
     lines += _operator_lines(report.operator)
     lines.append(f"verdict         {report.verdict}")
     return "\n".join(lines)

@@ -17,10 +17,26 @@ A spec is a JSON object::
           | {"type": "pushforward", "map": {"type": "linear", "matrix": [[...]],
                                             "offset": [...]}, "base": DIST}
 
-Reading checks, in order: the file (readable, JSON), every number finite, the JSON
-Schema shipped as ``projcomp/schemas/family.schema.json``, then what a schema cannot
-say (shapes, weight sums, positive definiteness, partitions, invertibility). Every
-problem raises ``SpecError``, whose text is one line ``<field path>: <problem>``.
+Reading checks, in order: the file (readable, at most ``Limits.bytes`` long, UTF-8,
+JSON), the sizes (``Limits``: dimension, conditionals, mixture components), the structure
+(nesting depth, strings encodable as UTF-8: no lone surrogates), every number finite and
+within ``MAX_MAGNITUDE``, the JSON Schema shipped as
+``projcomp/schemas/family.schema.json``, then what a schema cannot say (shapes, weight
+sums, positive definiteness, variances and singular values within the float64 bounds, partitions,
+invertibility). Every problem raises ``SpecError``, whose text is one line
+``<field path>: <problem>``.
+
+The float64 bounds (``MAX_MAGNITUDE``, ``MIN_VARIANCE``, ``MIN_SINGULAR_VALUE``) are
+derived from the longest product the Gaussian routes of the composition form (THEORY §2:
+``Λ = Σ_m e_m Λ_m``, ``h = Σ_m e_m Λ_m μ_m`` and ``e_m μ_mᵀ Λ_m μ_m``), computed in
+feature space after the pushforward ``μ ↦ A μ + c``, ``Σ ↦ A Σ Aᵀ``. With every input
+number at most ``M = 1e30`` in magnitude, every covariance eigenvalue and every squared
+singular value of a map at least ``1/M`` and ``n, k ≤ 1e4``: an exponent
+``|e_m| ≤ 1 + k M ≈ 1e34``, a feature-space mean ``≤ M + n M² ≈ 1e64``, a feature-space
+precision ``≤ M · M = 1e60``, so ``|e_m μᵀ Λ μ| ≤ 1e34 · 1e60 · 1e128 = 1e222``, and sums
+of at most ``n k ≤ 1e8`` such terms stay below ``1e230``: under float64's ``1.8e308`` with
+room for the pullback by ``A⁻¹`` (a factor ``≤ MAX_CONDITION²``) and noising. Small numbers
+are never a problem of range.
 """
 
 from __future__ import annotations
@@ -31,6 +47,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache, reduce
 from importlib import resources
 from pathlib import Path
@@ -53,6 +70,41 @@ FORMAT = "projcomp.family/1"
 # be symmetric within 1e-8 relative to their largest entry (round-off in A Σ Aᵀ is ~n·1e-16;
 # the rest is room for hand-written decimals).
 DTYPE = torch.float64
+# float64 range bounds, derived in the module docstring: every input number is at most
+# MAX_MAGNITUDE in magnitude, every covariance eigenvalue at least MIN_VARIANCE (precisions
+# at most MAX_MAGNITUDE), every singular value of a map at least MIN_SINGULAR_VALUE.
+MAX_MAGNITUDE = 1e30
+MIN_VARIANCE = 1.0 / MAX_MAGNITUDE
+MIN_SINGULAR_VALUE = MIN_VARIANCE ** 0.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Structural limits of a spec, each raised by ``check --limit NAME=VALUE``.
+
+    - ``bytes``: file size, 64 MiB — ten times the largest benchmark spec (n = 256,
+      k = 32, ~6 MB); reading and parsing it takes about a second.
+    - ``depth``: JSON nesting, 64 — a distribution nests 3 levels per product or
+      pushforward, so 20 nested laws fit; Python's parser recurses per level.
+    - ``dim``: the dimension n, 1024 — dense n × n linear algebra per member (``O(n³)``,
+      ~0.1 s per factorization at 1024 on 2 cores); block products beyond it belong in
+      Python, where nothing is limited.
+    - ``members``: conditionals k, 256 — four times the largest benchmark (k = 64); FC
+      and gap checks are ``O(k²)`` in the worst case.
+    - ``components``: mixture components over the whole spec, 100,000 — the benchmark
+      spec holds 4,224; each costs a Cholesky factorization when read.
+    """
+
+    bytes: int = 64 * 2**20
+    depth: int = 64
+    dim: int = 1024
+    members: int = 256
+    components: int = 100_000
+
+
+def _exceeds(field: str, what: str, value: int, limits: Limits, name: str) -> SpecError:
+    return SpecError(field, f"{what} {value} exceeds the limit {getattr(limits, name)} "
+                            f"(raise it with --limit {name}=N)")
 
 
 class SpecError(ValueError):
@@ -65,13 +117,15 @@ class SpecError(ValueError):
 
 
 # reading ----------------------------------------------------------------------------------
-def load_family(path: str | os.PathLike[str]) -> Family:
+def load_family(path: str | os.PathLike[str], limits: Limits = Limits()) -> Family:
     """Read and validate the spec file at ``path``; raises ``SpecError``."""
-    return family_from_dict(_read_json(Path(path)))
+    return family_from_dict(_read_json(Path(path), limits), limits)
 
 
-def family_from_dict(doc: Any) -> Family:
+def family_from_dict(doc: Any, limits: Limits = Limits()) -> Family:
     """Validate a parsed spec (JSON data: dicts, lists, str, numbers) and build its Family."""
+    _check_sizes(doc, limits)
+    _check_structure(doc, limits)
     _check_finite(doc, "")
     _check_schema(doc)
     n = int(doc["dim"])
@@ -87,8 +141,11 @@ def family_from_dict(doc: Any) -> Family:
                   name=doc.get("name", "family"))
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, limits: Limits) -> Any:
     try:
+        size = path.stat().st_size
+        if size > limits.bytes:
+            raise _exceeds(str(path), "file size", size, limits, "bytes")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(str(path), f"cannot read file ({err.strerror or err})") from err
@@ -101,6 +158,78 @@ def _read_json(path: Path) -> Any:
     except json.JSONDecodeError as err:
         raise SpecError(str(path), f"not valid JSON (line {err.lineno} column {err.colno}: "
                                    f"{err.msg})") from err
+    except RecursionError as err:
+        raise SpecError(str(path), f"JSON nested too deeply to parse (the limit is "
+                                   f"{limits.depth} levels)") from err
+
+
+def _check_structure(doc: Any, limits: Limits) -> None:
+    """Nesting at most ``limits.depth`` levels and every string (keys too) encodable as
+    UTF-8 — JSON's ``\\ud800`` escapes can make lone surrogates, which no output can
+    print. Iterative, so no depth can exhaust the stack."""
+    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > limits.depth:
+            raise _exceeds(path or "(top level)", "nesting depth", depth, limits, "depth")
+        if isinstance(value, str):
+            _check_text(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, _join(path, "(a key)"))
+                stack.append((item, _join(path, key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
+                         if isinstance(item, (dict, list, str)))
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        code = ord(text[err.start])
+        raise SpecError(path or "(top level)",
+                        f"string holds a lone surrogate (\\u{code:04x}), not valid Unicode") \
+            from None
+
+
+def _check_sizes(doc: Any, limits: Limits) -> None:
+    """Dimension, number of conditionals and of mixture components within ``limits``.
+    Runs before the schema, whose validation of a huge document takes minutes, so it
+    reads only what has the right type and leaves the rest to the schema."""
+    if not isinstance(doc, dict):
+        return
+    dim, conditionals = doc.get("dim"), doc.get("conditionals")
+    if isinstance(dim, int) and limits.dim < dim <= MAX_MAGNITUDE:  # larger: _check_finite
+        raise _exceeds("dim", "dimension", dim, limits, "dim")
+    members = conditionals if isinstance(conditionals, list) else []
+    if len(members) > limits.members:
+        raise _exceeds("conditionals", "number of conditionals", len(members), limits,
+                       "members")
+    count = _components([doc.get("background"), *members])
+    if count > limits.components:
+        raise _exceeds("(top level)", "number of mixture components", count, limits,
+                       "components")
+
+
+def _components(dists: list[Any]) -> int:
+    """Mixture components written in the DIST documents ``dists`` (1 per Gaussian, the
+    length of a gmm's weights), skipping anything malformed."""
+    count, stack = 0, list(dists)
+    while stack:
+        d = stack.pop()
+        if not isinstance(d, dict):
+            continue
+        kind = d.get("type")
+        if kind == "product" and isinstance(d.get("blocks"), list):
+            stack.extend(b.get("dist") for b in d["blocks"] if isinstance(b, dict))
+        elif kind == "pushforward":
+            stack.append(d.get("base"))
+        elif kind == "gmm" and isinstance(d.get("weights"), list):
+            count += len(d["weights"])
+        elif kind == "gaussian":
+            count += 1
+    return count
 
 
 def _join(path: str, key: str | int) -> str:
@@ -110,13 +239,11 @@ def _join(path: str, key: str | int) -> str:
 
 
 def _check_finite(value: Any, path: str) -> None:
-    """Every scalar field representable as a finite float64 (NaN, Infinity and 1e400 are
-    not). Arrays of numbers are skipped here: ``_numbers`` checks them when they are
+    """Every scalar field finite and at most ``MAX_MAGNITUDE`` (NaN, Infinity and 1e400
+    are not). Arrays of numbers are skipped here: ``_numbers`` checks them when they are
     converted, in one pass per array (a 256-D family holds ~10⁵ numbers)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and not abs(value) <= sys.float_info.max:
-        problem = "too large for float64" if isinstance(value, int) else f"not finite ({value})"
-        raise SpecError(path or "(top level)", problem)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_number(value, path or "(top level)")
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
@@ -132,9 +259,19 @@ def _numbers(row: list[Any], path: str) -> None:
     for j, v in enumerate(row):
         if type(v) not in (int, float):
             raise SpecError(f"{path}[{j}]", f"{json.dumps(v)[:40]} is not a number")
-        if not abs(v) <= sys.float_info.max:
-            problem = "too large for float64" if isinstance(v, int) else f"not finite ({v})"
-            raise SpecError(f"{path}[{j}]", problem)
+        if not abs(v) <= MAX_MAGNITUDE:
+            _check_number(v, f"{path}[{j}]")
+
+
+def _check_number(v: float, path: str) -> None:
+    """``v`` finite and ``|v| ≤ MAX_MAGNITUDE`` (the float64 range bound, module docstring)."""
+    if abs(v) <= MAX_MAGNITUDE:
+        return
+    if isinstance(v, float) and not math.isfinite(v):
+        raise SpecError(path, f"not finite ({v})")
+    shown = f"{v:.3g}" if abs(v) <= sys.float_info.max else "a number beyond float64"
+    raise SpecError(path, f"{shown} exceeds {MAX_MAGNITUDE:g} in magnitude, the bound that "
+                          f"keeps the composition's float64 arithmetic finite")
 
 
 @cache
@@ -194,9 +331,12 @@ def _covariance(value: list[list[float]], path: str, n: int) -> torch.Tensor:
     if asymmetry > SYMMETRY_TOL:
         raise SpecError(path, f"not symmetric (relative asymmetry {asymmetry:.3g})")
     sym = 0.5 * (cov + cov.T)
-    if int(torch.linalg.cholesky_ex(sym).info) != 0:
-        smallest = float(torch.linalg.eigvalsh(sym)[0])
+    smallest = float(torch.linalg.eigvalsh(sym)[0])
+    if int(torch.linalg.cholesky_ex(sym).info) != 0 or smallest <= 0:
         raise SpecError(path, f"not positive definite (smallest eigenvalue {smallest:.3g})")
+    if smallest < MIN_VARIANCE:
+        raise SpecError(path, f"smallest eigenvalue {smallest:.3g} below {MIN_VARIANCE:g}: "
+                              f"its precision would leave the float64 range bound")
     return cov
 
 
@@ -207,10 +347,15 @@ def _full_row_rank(matrix: torch.Tensor, path: str) -> None:
     if rows > cols:
         raise SpecError(path, f"rank deficient ({rows} rows, {cols} columns): "
                               f"the image has no density")
-    cond = float(torch.linalg.cond(matrix))
+    singular = torch.linalg.svdvals(matrix)
+    cond = float(singular[0] / singular[-1])
     if not math.isfinite(cond) or cond > MAX_CONDITION:
         problem = "singular" if rows == cols else "rank deficient: the image has no density"
         raise SpecError(path, f"{problem} (condition number {cond:.3g})")
+    if float(singular[-1]) < MIN_SINGULAR_VALUE:
+        raise SpecError(path, f"smallest singular value {float(singular[-1]):.3g} below "
+                              f"{MIN_SINGULAR_VALUE:g}: pushed covariances would leave the "
+                              f"float64 range bound")
 
 
 def _coordinate_blocks(blocks: Sequence[Sequence[int]], paths: Sequence[str],

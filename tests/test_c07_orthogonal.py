@@ -6,6 +6,9 @@ Evidence checked here:
 
 - exact, distribution level: ``A♯N_t[p] = N_t[A♯p]`` for random Gaussian mixtures and
   Haar-orthogonal ``A`` (closed-form normalized L2 ≤ ``EXACT_TOL``), VP and VE;
+- with an offset, ``A x = Q x + b``, ``b ≠ 0``: ``A♯N_t[p]`` is ``N_t[A♯p]`` shifted by
+  ``(1 − a_t) b`` (VP and VE), the shift is needed under VP and vanishes under VE, and a
+  shear breaks the law (negative controls);
 - exact, distribution level, over random FC feature families (dimension up to 8, k up
   to 4, mixture blocks), Haar-orthogonal maps and random offsets, at the runner's time
   grid: ``C[p⃗^t]`` (formula on the pixel-space noised members) equals ``N_t[C[p⃗]]``
@@ -27,7 +30,7 @@ import dataclasses
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from small_laws import bimodal_1d, gaussian_1d
 
@@ -40,7 +43,8 @@ from numerics.laws.processes import VE, VP
 from numerics.sampling.times import time_grid
 from numerics.tolerances import EXACT_TOL
 from projcomp.claims import spec
-from projcomp.evidence import TIMES
+from projcomp.claims.c07_orthogonal import require_shifts, strategy
+from projcomp.evidence import TIMES, InstanceFailed
 from theory import proofs
 from theory.catalogue import claim
 
@@ -142,3 +146,49 @@ def test_sampled_runs_match_the_oracle_under_orthogonal_and_block_orthogonal_map
     for sweep in evidence.sampling["sweeps"]:
         assert sweep["level"] == 5e-4  # 1e-3 split over two families
         assert sweep["indistinguishable"] and sweep["falls"]
+
+
+MAPS_WITH_OFFSETS = st.integers(1, 4).flatmap(lambda n: st.tuples(
+    pst.gaussian_mixtures(n), pst.orthogonal_matrices(n), pst.offsets(n)))
+# VP time where a_t ≈ 0.63: the shift (1 − a_t) b is at least 0.037 per coordinate
+MID_T = 0.3
+
+
+@given(MAPS_WITH_OFFSETS, PROCESSES, st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False))
+def test_offset_map_shifts_noise_by_one_minus_a_t(drawn, process, t) -> None:
+    p, q, b = drawn
+    # closed-form normalized L2 ≤ EXACT_TOL (1e-9; round-off ≤ 1e-12)
+    assert ev.offset_shift_gap(p, q, b, t, process) <= EXACT_TOL
+
+
+@given(MAPS_WITH_OFFSETS)
+def test_offset_shift_is_needed_under_vp_and_absent_under_ve(drawn) -> None:
+    p, q, b = drawn
+    # VE: a_t = 1, no shift; VP: without the shift the laws differ far above round-off
+    assert ev.offset_shift_gap(p, q, b, MID_T, VE(), shifted=False) <= EXACT_TOL
+    assert ev.offset_shift_gap(p, q, b, MID_T, VP(), shifted=False) > 1e3 * EXACT_TOL
+
+
+@pytest.mark.parametrize("process", [VP(), VE()])
+def test_shear_with_offset_breaks_the_shift_law(process) -> None:
+    feature = dataclasses.replace(mixture_feature_family(), process=process)
+    pixel = pst.families_in_feature_space(feature, SHEAR, [0.5, -1.0])
+    with pytest.raises(InstanceFailed, match="shifted"):
+        require_shifts(pixel)
+
+
+@pytest.mark.parametrize("process", [VP(), VE()])
+def test_processes_draw_each_process(process) -> None:
+    assert find(pst.processes(), lambda p: p == process) == process
+
+
+@settings(max_examples=5)
+@given(strategy())
+def test_exact_evidence_draws_nonzero_offsets(pixel) -> None:
+    assert pixel.feature_map.offset.abs().min() >= 0.1  # offsets(min_abs=0.1)
+    assert isinstance(pixel.process, VP | VE)
+
+
+def test_registered_exact_evidence_holds_with_offsets() -> None:
+    evidence = spec("C7").exact()
+    assert evidence.outcome == "holds" and evidence.instances == 20, evidence.details

@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,76 @@ def test_console_command_prints_no_traceback(case: str, tmp_path: Path) -> None:
                           check=False)
     assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, MALFORMED[case][1])
     assert proc.stderr.startswith("projcomp: error: ")
+
+
+# issue 16: the members regressions, --timeout, --limit, internal errors -------------------
+def example_with(name: str, path: str, value: Any, tmp_path: Path) -> Path:
+    out = tmp_path / f"{name}_edited.json"
+    doc = json.loads((EXAMPLES / f"{name}.json").read_text())
+    out.write_text(json.dumps(with_field(doc, path, value)))
+    return out
+
+
+@pytest.mark.parametrize("name, path, value", [
+    # C_w on a partition that splits a block: a block product with an unnormalized block
+    ("fc_weighted", "projections[0]", [0]),
+    # weights near 0 under a feature map: the pullback of such a block product
+    ("fc_orthogonal", "weights", [1e-320, 1e-320]),
+])
+def test_structured_composition_with_an_unnormalized_part_is_judged(
+        name: str, path: str, value: Any, tmp_path: Path) -> None:
+    """The reproductions of issue 16 (``'BlockProduct'/'LinearPushforward' object has no
+    attribute 'members'``): the gaps of ``C_w[p⃗]`` fall back to importance sampling from
+    the family's members, and the check answers."""
+    status, out, err = run_main(["check", str(example_with(name, path, value, tmp_path)),
+                                 "--json", "--samples", "0"])
+    assert (status, err) == (0, "")
+    report = strict_json(out)
+    assert report["verdict"] in (*VERDICTS, "undecided")
+    assert "projective" in report
+
+
+def test_non_finite_gaps_are_reported_in_words(tmp_path: Path) -> None:
+    """Weights of 1e15 under a feature map overflow the projective gap's float64
+    arithmetic: the report says so in words, with no NaN."""
+    path = example_with("fc_orthogonal", "weights", [1e15, 1e15], tmp_path)
+    status, out, err = run_main(["check", str(path), "--json", "--samples", "0"])
+    assert (status, err) == (0, "")
+    report = strict_json(out)
+    assert report["verdict"] == "undecided"
+    assert "cannot be computed in float64" in report["projective"]["undecided"]
+
+
+def test_timeout_stops_with_exit_2_naming_the_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numerics.checks.judge as judge
+
+    monkeypatch.setattr(judge, "check_family", lambda *args, **kwargs: time.sleep(30))
+    start = time.monotonic()
+    status, out, err = run_main(["check", str(EXAMPLES / "fc.json"), "--timeout", "0.3"])
+    assert time.monotonic() - start < 10
+    assert_one_line_error(status, out, err, "--timeout 0.3 s reached while checking the family")
+
+
+@pytest.mark.parametrize("argv, mentions", [
+    (["--limit", "dim=2"], "dim: dimension 5 exceeds the limit 2 (raise it with --limit dim=N)"),
+    (["--limit", "size=2"], "unknown limit 'size'"),
+    (["--limit", "dim=0"], "expected a positive integer"),
+    (["--timeout", "nan"], "expected a positive number of seconds"),
+    (["--timeout", "-1"], "expected a positive number of seconds"),
+])
+def test_limit_and_timeout_options(argv: list[str], mentions: str) -> None:
+    assert_one_line_error(*run_main(["check", str(EXAMPLES / "fc.json"), *argv]), mentions)
+
+
+def test_internal_error_asks_for_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numerics.checks.judge as judge
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.delenv("PROJCOMP_DEBUG", raising=False)
+    monkeypatch.setattr(judge, "check_family", broken)
+    status, out, err = run_main(["check", str(EXAMPLES / "fc.json")])
+    assert (status, out) == (1, "") and len(err.splitlines()) == 1
+    assert "internal error: ZeroDivisionError: a bug" in err
+    assert "please report it with the spec" in err and "PROJCOMP_DEBUG=1" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from spec_edits import DELETE, with_field
 from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.family import Family, FeatureMap
 from numerics.laws.processes import VE, VP
-from projcomp.spec import SpecError, family_from_dict, family_to_dict, load_family
+from projcomp.spec import Limits, SpecError, family_from_dict, family_to_dict, load_family
 
 POINTS = torch.tensor([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0], [-1.5, 0.25, 0.75]],
                       dtype=torch.float64)
@@ -213,3 +214,73 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_messages_read_clearly(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=re.escape(message)):
         family_from_dict(doc)
+
+
+# float64 range bounds and structural limits (issue 16) ----------------------------------
+# Each entry: the document, the field the error names and a phrase of its problem; every
+# value is one past a bound the module docstring derives, or a kind the bounds exclude.
+OUT_OF_RANGE = {
+    "weight past MAX_MAGNITUDE": (mutated("weights", [1.0, 1.0000001e30]), "weights[1]",
+                                  "exceeds 1e+30"),
+    "huge family weights": (mutated("weights", [1e308, 1e308]), "weights[0]", "exceeds 1e+30"),
+    "huge covariance": (mutated("background.cov", [[1e308, 0, 0], [0, 1e308, 0], [0, 0, 1]]),
+                        "background.cov[0][0]", "exceeds"),
+    "huge offset": (mutated("feature_map.offset", [1e308, 0.0, 0.0]), "feature_map.offset[0]",
+                    "exceeds"),
+    "scaled means": (mutated("background.mean", [1e150, -1e150, 0.0]), "background.mean[0]",
+                     "exceeds"),
+    "huge process parameter": (mutated("process.sigma_max", 1e31), "process.sigma_max",
+                               "exceeds"),
+    "tiny variance": (mutated("background.cov", [[1e-31, 0, 0], [0, 1, 0], [0, 0, 1]]),
+                      "background.cov", "below 1e-30"),
+    "tiny feature map": (mutated("feature_map.matrix", [[1e-300, 0, 0], [0, 1e-300, 0],
+                                                        [0, 0, 1e-300]]),
+                         "feature_map.matrix", "smallest singular value"),
+    "surrogate name": (mutated("name", "\ud800"), "name", "lone surrogate"),
+    "surrogate key": (mutated("background.\udc80", 1), "background.(a key)", "lone surrogate"),
+    "dimension limit": (mutated("dim", 1025), "dim", "--limit dim="),
+    "integer past float64": (mutated("dim", 10**400), "dim", "beyond float64"),
+}
+
+
+@pytest.mark.parametrize("doc, field, problem", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_numbers_and_strings_checked_where_they_enter(doc: dict[str, Any], field: str,
+                                                      problem: str) -> None:
+    with pytest.raises(SpecError) as info:
+        family_from_dict(doc)
+    assert_one_line(info.value, f"{field}: ")
+    assert problem in str(info.value)
+
+
+def test_bounds_admit_tiny_and_large_numbers() -> None:
+    """Subnormal weights and numbers at the bound are in range (only overflow is refused)."""
+    assert family_from_dict(mutated("weights", [1e-320, 1e30])).weights == (1e-320, 1e30)
+
+
+@pytest.mark.parametrize("name, value, field", [
+    ("dim", 2, "dim"), ("members", 1, "conditionals"), ("components", 5, "(top level)"),
+    ("depth", 4, "conditionals[1].base.blocks"),
+])
+def test_each_limit_names_its_option(name: str, value: int, field: str) -> None:
+    limits = replace(Limits(), **{name: value})
+    with pytest.raises(SpecError) as info:
+        family_from_dict(BASE_DOC, limits)
+    assert_one_line(info.value, f"{field}: ")
+    assert f"exceeds the limit {value} (raise it with --limit {name}=N)" in str(info.value)
+    assert family_from_dict(BASE_DOC, replace(limits, **{name: getattr(Limits(), name)}))
+
+
+@pytest.mark.parametrize("depth", [65, 5000, 100_000])
+def test_deep_nesting_is_refused_at_any_depth(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * depth + "]" * depth)
+    with pytest.raises(SpecError, match="nest"):
+        load_family(path)
+
+
+def test_file_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "family.json"
+    path.write_text(json.dumps(BASE_DOC))
+    with pytest.raises(SpecError, match=r"file size \d+ exceeds the limit 100 "):
+        load_family(path, Limits(bytes=100))
+    assert load_family(path).dim == 3

@@ -98,6 +98,11 @@ EXPECTED: dict[str, str] = {
     "C14.precision_matches_iff_w1": "proved",
     "C14.mean_matches_iff_w1": "proved",
     "C14.not_projective_w_half": "refuted",
+    "C17.composed_precision": "proved",
+    "C17.variance_diverges": "proved",
+    "C17.variance_ratio": "proved",
+    "C18.mean_one_over_k": "proved",
+    "C18.template_weight": "proved",
 }
 
 #: Exact vanishing sets: label -> set.

@@ -1,4 +1,4 @@
-"""The claim catalogue: one entry per claim C1–C16 of THEORY.md.
+"""The claim catalogue: one entry per claim C1–C20 of THEORY.md.
 
 Each ``Claim`` says what is claimed, where the paper says it, under which hypotheses,
 what THEORY.md predicts (``holds``, or ``fails``: a counterexample exists), and which
@@ -76,6 +76,21 @@ CLAIMS: tuple[Claim, ...] = (
           {"exact": "ROC/AUC of the heuristic is a later issue's measurement"}),
     Claim("C16", "projective gap grows continuously from 0 with the size of an FC violation",
           "ext", ("FC violated by a named kind of perturbation",), "holds", ("exact",)),
+    # C17 is THEORY's negative claim "C is not continuous", recorded as the existence it
+    # asserts: for each ε a constructed pair of families (exact TVs) witnesses it.
+    Claim("C17", "C is not continuous: ε-close families whose compositions are ≥ 1 − ε apart",
+          "Lemma 7.2", ("k ≥ 2", "background perturbed where it has little mass"), "holds",
+          ("symbolic", "exact")),
+    Claim("C18", "the simple product puts each of k objects at brightness 1/k; C at full "
+          "brightness", "§3", ("one object at ℓ, empty elsewhere", "Gaussian pixel noise"),
+          "holds", ("symbolic", "exact")),
+    Claim("C19", "FC ⇔ block-diagonal background Hessian and local score differences, "
+          "at every t", "Bradley 2025b", ("positive smooth densities", "partition M"),
+          "holds", ("exact",)),
+    Claim("C20", "the off-block Jacobian mass of score differences grows with an FC "
+          "violation and shrinks with noise", "Bradley 2025b",
+          ("FC violated by a named kind of perturbation", "scores only"), "holds",
+          ("exact",)),
 )
 
 

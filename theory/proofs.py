@@ -752,6 +752,53 @@ def c14_weighted_tilt() -> list[SymbolicResult]:
     return out
 
 
+# =========================================================================== C17, C18
+
+def c17_critical_precision() -> list[SymbolicResult]:
+    """C17's construction (``numerics.claims.exact.critical_family``): ``k`` conditionals
+    ``N(0, 1)`` over the background ``N(0, b)``, ``b = (1 + δ)(k − 1)/k``, compose to
+    precision ``k − (k − 1)/b = k δ/(1 + δ)`` (per coordinate, symbolic ``k``, ``δ``), so
+    ``C[p⃗]``'s variance ``(1 + δ)/(k δ)`` → ∞ as ``δ → 0`` while the background's tends
+    to ``(k − 1)/k``; and the ratio of two compositions' variances is
+    ``δ_q (1 + δ_p) / (δ_p (1 + δ_q))``."""
+    k = sp.Symbol("k", positive=True)
+    delta, delta_p, delta_q = sp.symbols("delta delta_p delta_q", positive=True)
+    b = (1 + delta) * (k - 1) / k
+    precision = k - (k - 1) / b
+
+    def variance(d: sp.Symbol) -> sp.Expr:
+        return 1 / precision.subs(delta, d)
+
+    return [prove_identity(precision, k * delta / (1 + delta), claim="C17",
+                           label="C17.composed_precision",
+                           statement="k·1 − (k − 1)/b = k δ/(1 + δ) for b = (1 + δ)(k − 1)/k"),
+            prove_identity(sp.limit(1 / (k * delta / (1 + delta)), delta, 0, "+"), sp.oo,
+                           claim="C17", label="C17.variance_diverges",
+                           statement="lim_{δ→0+} (1 + δ)/(k δ) = ∞"),
+            prove_identity(variance(delta_p) / variance(delta_q),
+                           delta_q * (1 + delta_p) / (delta_p * (1 + delta_q)), claim="C17",
+                           label="C17.variance_ratio",
+                           statement="v_p/v_q = δ_q(1 + δ_p)/(δ_p(1 + δ_q))")]
+
+
+def c18_product_of_equal_variance_gaussians() -> list[SymbolicResult]:
+    """C18: on one pixel, one law wants the object (``N(m, v)``) and ``k − 1`` want the
+    cell empty (``N(0, v)``): ``Σ_i log N(x; m_i, v) = log N(x; m/k, v/k) −
+    (k − 1)m²/(2kv) + c`` with ``c`` free of ``x`` and ``m`` (symbolic ``k``): the simple
+    product puts the object at brightness ``1/k`` and weighs template ``τ`` by
+    ``exp(−(k − 1)|μ_τ|²/(2kv))``."""
+    x, m = sp.symbols("x m", real=True)
+    k, v = sp.symbols("k v", positive=True)
+    lhs = normal_logpdf(x, m, v) + (k - 1) * normal_logpdf(x, 0, v)
+    rhs = normal_logpdf(x, m / k, v / k) - (k - 1) * m**2 / (2 * k * v)
+    return [prove_identity(sp.diff(lhs - rhs, x), 0, claim="C18", label="C18.mean_one_over_k",
+                           statement="∂_x[log N(x; m, v) + (k − 1) log N(x; 0, v)] = "
+                                     "∂_x log N(x; m/k, v/k)"),
+            prove_identity(sp.diff(lhs - rhs, m), 0, claim="C18", label="C18.template_weight",
+                           statement="the rest of the log-product is −(k − 1)m²/(2kv) plus "
+                                     "a constant free of m")]
+
+
 # =========================================================================== all
 
 #: Every symbolic check, in THEORY.md order.
@@ -768,6 +815,8 @@ ALL_CHECKS: tuple[Callable[[], object], ...] = (
     c9_shear,
     c10_orthogonal_mean_differences,
     c14_weighted_tilt,
+    c17_critical_precision,
+    c18_product_of_equal_variance_gaussians,
 )
 
 

@@ -16,6 +16,7 @@ proposals from members without a mixture form (scene laws are never expanded) �
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from numerics.checks.estimators import (
 )
 from numerics.checks.fc import (
     MISSING_CLOSED_FORM,
+    NotDecidable,
     Partition,
     factorize,
     fc_holds,
@@ -53,6 +55,10 @@ class Gap:
     metric: str
     ess: float | None = None
     note: str | None = None
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.value, self.stderr, self.ess or 0.0))
 
     def exceeds(self, tolerance: float) -> bool:
         """True when the gap is above ``tolerance`` by more than 3 standard errors
@@ -142,11 +148,25 @@ def projective_gaps(family: Family, result: Distribution, lenses: Partition,
     ``NotDecidable`` when a lens marginal has no closed form and ``C[p⃗]`` cannot be
     importance-sampled from its members (module docstring)."""
     try:
-        return _projective_gaps(family, result, lenses, generator)
+        return _computed("the projective gap", _projective_gaps(family, result, lenses,
+                                                                 generator))
     except MISSING_CLOSED_FORM as err:
         raise not_decidable("the projective gap (Definition 4.1; it needs the lens "
                             "marginals of C[p] and p_i in closed form, or importance "
                             "samples of C[p] from its members as mixtures)", err) from err
+
+
+def _computed(what: str, gaps: list[Gap]) -> list[Gap]:
+    """``gaps`` when every one is a finite number; else ``NotDecidable`` saying so: float64
+    overflowed or cancelled (e.g. exponents ``1 − Σw`` and ``w_i`` of order 1e15 multiply
+    densities far outside its range), and a NaN is no answer."""
+    for gap in gaps:
+        if not gap.finite:
+            raise NotDecidable(f"{what} cannot be computed in float64 here: its {gap.metric} "
+                               f"overflowed or cancelled to no number (the weights, "
+                               f"precisions or means are too far apart in scale for double "
+                               f"precision)")
+    return gaps
 
 
 def _projective_gaps(family: Family, result: Distribution, lenses: Partition,
@@ -170,22 +190,33 @@ def _projective_gaps(family: Family, result: Distribution, lenses: Partition,
         if lensed is not None:
             gaps.append(discrepancy(lensed, target, generator))
         elif family.dim <= 2:
-            grid = grid or _feature_grid(result, full, shift)
+            grid = grid or _feature_grid(result, _covering_laws(result, family), full, shift)
             gaps.append(_grid_lens_gap(grid, lens, target))
         else:
             if sample is None:
-                sample = importance_sample(result, result.members, generator)
+                sample = importance_sample(result, _covering_laws(result, family), generator)
             pushed = sample.mapped(lambda x, m=full[lens], o=shift[lens]: x @ m.T + o)
             gaps.append(sampled_discrepancy(pushed, target, generator))
     return gaps
 
 
-def _feature_grid(result: Unnormalized, full: torch.Tensor, shift: torch.Tensor
-                  ) -> GridDensity:
-    """Grid ground truth for a 1-D/2-D unnormalized composition in feature coordinates
-    ``z = A x + c``: its density there is ``C(A⁻¹(z − c))`` up to a constant."""
+def _covering_laws(result: Distribution, family: Family) -> list[Distribution]:
+    """Normalized laws whose mixture forms cover ``C_w[p⃗]`` (importance-sampling
+    proposals, grid bounds): the members of an unnormalized composition, else the
+    family's members in pixel space — ``C_w[p⃗] ∝ Π_m p_m^{e_m}`` lives where they do.
+    The second case is a structured law with an unnormalized part (a block product with
+    a block that has no closed form, or its pullback under a feature map), which has no
+    ``members`` of its own."""
+    return list(result.members) if isinstance(result, Unnormalized) else list(family.members)
+
+
+def _feature_grid(result: Distribution, covering: list[Distribution], full: torch.Tensor,
+                  shift: torch.Tensor) -> GridDensity:
+    """Grid ground truth for a 1-D/2-D composition known up to a constant, in feature
+    coordinates ``z = A x + c``: its density there is ``C(A⁻¹(z − c))`` up to a constant;
+    ``covering`` (pixel space) sets the bounds."""
     inverse = torch.linalg.inv(full)
-    members = [m.pushforward(full, shift) for m in result.members]
+    members = [m.pushforward(full, shift) for m in covering]
     return GridDensity.from_log_density(lambda z: result.log_prob((z - shift) @ inverse.T),
                                         default_bounds(*members))
 
@@ -224,7 +255,8 @@ def noise_commutation_gaps(family: Family, result: Distribution, times: Sequence
     proposals (module docstring).
     """
     try:
-        return _noise_commutation_gaps(family, result, times, generator, compose_at)
+        return _computed("noise commutation (C2)", _noise_commutation_gaps(
+            family, result, times, generator, compose_at))
     except MISSING_CLOSED_FORM as err:
         raise not_decidable("noise commutation (C2)", err) from err
 
@@ -247,8 +279,8 @@ def _noise_commutation_gaps(family: Family, result: Distribution, times: Sequenc
             continue
         if family.dim <= 2:
             if grid is None:
-                grid = GridDensity.from_log_density(result.log_prob,
-                                                    default_bounds(*result.members))
+                grid = GridDensity.from_log_density(
+                    result.log_prob, default_bounds(*_covering_laws(result, family)))
             right = grid.convolved(a, s * s)
             left_grid = GridDensity.from_log_density(
                 left.log_prob, [(float(x[0]), float(x[-1])) for x in right.axes])
@@ -256,7 +288,7 @@ def _noise_commutation_gaps(family: Family, result: Distribution, times: Sequenc
                             "normalized L2 (grid quadrature)"))
             continue
         if sample is None:
-            sample = importance_sample(result, result.members, generator)
+            sample = importance_sample(result, _covering_laws(result, family), generator)
         noise = torch.randn(sample.x.shape, generator=generator, dtype=sample.x.dtype)
         pushed = sample.mapped(lambda x, a=a, s=s, e=noise: a * x + s * e)
         gaps.append(sampled_discrepancy(pushed, left, generator))

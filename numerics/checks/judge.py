@@ -36,11 +36,13 @@ from numerics.checks.gaps import (
     tolerance_reason,
 )
 from numerics.checks.heuristic import MAX_COSINE, cosine_matrix, predicts_success, reported
+from numerics.checks.locality import family_locality
 from numerics.checks.report import (
     CheckReport,
     FCResult,
     GapSummary,
     Heuristic,
+    Locality,
     NoiseCommutation,
     OperatorReport,
     Undecided,
@@ -128,7 +130,9 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     partition, inferred = _partition(family, feature)
     fc = _fc_result(family, feature, partition, inferred)
     report = partial(CheckReport, name=family.name, dim=family.dim, k=family.k,
-                     factorized_conditionals=fc, heuristic=_heuristic(family))
+                     factorized_conditionals=fc, heuristic=_heuristic(family),
+                     locality=_locality(family, fc.candidate_blocks, fc.space, seed,
+                                        (times or time_grid(family.process, TIME_POINTS))[0]))
     if fc.holds:
         family = factorized_family(family, partition)
     if operator is None:
@@ -199,6 +203,23 @@ def _heuristic(family: Family) -> Heuristic:
     cosines = cosine_matrix(family)
     return Heuristic(cosines=reported(cosines), predicts_success=predicts_success(cosines),
                      tolerance=MAX_COSINE)
+
+
+def _locality(family: Family, blocks: Partition, space: str, seed: int,
+              t: float) -> Locality | None:
+    """C20's locality statistic at ``t`` (the smallest time of the noise-commutation grid:
+    nearest the data), from the noisy members' scores and exact draws, on its own
+    generator so the other checks' draws do not change; ``None`` when a member cannot
+    draw."""
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        estimates = family_locality(family, t, blocks, generator)
+    except NotImplementedError:
+        return None
+    stats = [e.statistic for e in estimates]
+    return Locality(statistic=stats, stderr=[e.stderr for e in estimates], largest=max(stats),
+                    t=t, blocks=[list(b) for b in blocks], space=space,
+                    points=estimates[0].points, probes=estimates[0].probes)
 
 
 def _commutation(gaps: list[Gap], times: list[float]) -> NoiseCommutation:

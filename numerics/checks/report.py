@@ -56,6 +56,26 @@ class Heuristic:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Locality:
+    """C20's locality statistic at time ``t``, from the noisy members' score callables only
+    (``numerics.checks.locality``): per conditional, ``statistic[j]`` = off-block Jacobian
+    mass of ``d_j = ∇log p_j^t − ∇log p_b^t`` outside ``blocks[j] × blocks[j]`` over the
+    Jacobian mass of the two scores (0 under FC; in ``space``), estimated by
+    Jacobian–vector products with ``probes`` probe pairs at ``points`` exact draws of
+    ``p_b^t`` and ``p_j^t``, with its standard error ``stderr[j]``; ``largest`` is the
+    largest ``statistic``."""
+
+    statistic: list[float]
+    stderr: list[float]
+    largest: float
+    t: float
+    blocks: Partition
+    space: str
+    points: int
+    probes: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class GapSummary:
     """Gaps that the theory says vanish, one per lens (projective, Definition 4.1) or per
     time (noise commutation, C2): ``holds`` when none exceeds ``tolerance`` by three
@@ -112,7 +132,9 @@ class CheckReport:
     normalizable), ``noise_commutation`` (run only when projective), ``sampling`` (with
     sampling options, when it can decide the verdict). ``composition`` names the class of
     ``C[p⃗]``; ``normalizability`` and ``operator`` appear with a user operator. A section
-    the verdict needs that is :class:`Undecided` makes the verdict ``"undecided"``."""
+    the verdict needs that is :class:`Undecided` makes the verdict ``"undecided"``.
+    ``locality`` (C20, :class:`Locality`) is informative, not part of the verdict; it is
+    left out when a member cannot draw."""
 
     name: str
     dim: int
@@ -128,3 +150,4 @@ class CheckReport:
     sampling: SamplingSection | SamplingSkipped | None = None
     verdict: Verdict
     operator: OperatorReport | None = optional()
+    locality: Locality | None = optional()

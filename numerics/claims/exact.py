@@ -19,6 +19,7 @@ agree, for the counterexample reports' figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -34,11 +35,25 @@ from numerics.checks.gaps import (
 )
 from numerics.checks.heuristic import ROUNDOFF, cosine_matrix, largest_off_diagonal
 from numerics.checks.judge import TIME_POINTS
-from numerics.composition.compose import product_exponents, weighted_exponents
+from numerics.checks.locality import (
+    exact_locality,
+    exact_share,
+    family_points,
+    member_scores,
+)
+from numerics.checks.metrics import normalized_l2
+from numerics.composition.compose import (
+    compose,
+    product_exponents,
+    simple_product,
+    weighted_exponents,
+)
 from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.diffeomorphisms import Diffeomorphism
 from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
+from numerics.laws.processes import ForwardProcess
+from numerics.laws.scenes import Scene, SceneLaw
 from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling.times import time_grid
 from numerics.tolerances import EXACT_TOL, GRID_TOL
@@ -319,3 +334,190 @@ def with_gaussian_background(family: Family) -> Family:
                                                                       strict=True)])
 
     return family.with_members([rebuilt(p) for p in family.members])
+
+
+# C7 with an offset --------------------------------------------------------------------
+def offset_shift_gap(law: Distribution, matrix: torch.Tensor, offset: torch.Tensor, t: float,
+                     process: ForwardProcess, shifted: bool = True) -> float:
+    """C7 with an offset, ``A x = Q x + b``: ``D(A♯N_t[p], τ♯N_t[A♯p])`` in closed-form
+    normalized L2, ``τ(y) = y + (1 − a_t) b`` (``shifted``) or ``τ = id``.
+
+    ``A♯N_t[p]`` is the law of ``Q(a_t X + s_t ε) + b`` and ``N_t[A♯p]`` that of
+    ``a_t(Q X + b) + s_t ε'``; with ``Qε ~ ε'`` (``QᵀQ = I``) they differ by the shift
+    ``(1 − a_t) b``: 0 for VE (``a_t = 1``) and at ``t = 0``. ``law`` on ``R^n``,
+    ``matrix`` ``(n, n)``, ``offset`` ``(n,)``."""
+    eye = torch.eye(law.dim, dtype=law.dtype, device=law.device)
+    shift = (1.0 - process.a(t)) * offset if shifted else torch.zeros_like(offset)
+    left = law.noised(t, process).pushforward(matrix, offset)
+    right = law.pushforward(matrix, offset).noised(t, process).pushforward(eye, shift)
+    return normalized_l2(left, right)
+
+
+# C17 ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Discontinuity:
+    """One C17 construction at ``eps``: the largest member TV ``max_m TV(p_m, q_m)`` and
+    ``TV(C[p⃗], C[q⃗])``, both exact (:func:`isotropic_tv`)."""
+
+    eps: float
+    member_tv: float
+    composition_tv: float
+
+    @property
+    def holds(self) -> bool:
+        """Members ``eps``-close, compositions at least ``1 − eps`` apart."""
+        return self.member_tv <= self.eps and self.composition_tv >= 1.0 - self.eps
+
+
+def isotropic_tv(var_a: float, var_b: float, n: int) -> float:
+    """``TV(N(0, a I_n), N(0, b I_n))`` in closed form, ``a ≤ b``.
+
+    The densities cross on the sphere ``|x|² = r² = n ρ ln ρ (a / (ρ − 1))``, ``ρ = b/a``;
+    the first is larger inside, so ``TV = P_a(|x|² < r²) − P_b(|x|² < r²)
+    = P(n/2, r²/(2a)) − P(n/2, r²/(2b))``, ``P`` the regularized lower incomplete gamma
+    function (the χ²_n distribution function). ``ρ − 1`` is formed as ``(b − a)/a``."""
+    a, b = sorted((float(var_a), float(var_b)))
+    if a == b:
+        return 0.0
+    rho = b / a
+    log_ratio = math.log(rho) / ((b - a) / a)  # ln ρ / (ρ − 1)
+    half = torch.tensor(n / 2.0, dtype=torch.float64)
+    inside = torch.tensor([n * rho * log_ratio / 2.0, n * log_ratio / 2.0], dtype=torch.float64)
+    upper, lower = torch.special.gammainc(half, inside).tolist()
+    return upper - lower
+
+
+def critical_family(k: int, n: int, delta: float) -> Family:
+    """C17's family on ``R^n``: ``k ≥ 2`` conditionals ``N(0, I_n)`` over the background
+    ``N(0, b I_n)``, ``b = (1 + δ)(k − 1)/k``. ``C[p⃗] = N(0, v I_n)`` with precision
+    ``1/v = k − (k − 1)/b = k δ/(1 + δ)``: normalizable for ``δ > 0``, and ever wider as
+    ``δ → 0`` (the background's tails, where it has little mass, divide every ratio)."""
+    def gaussian(var: float) -> GaussianMixture:
+        return GaussianMixture.gaussian(torch.zeros(n, dtype=torch.float64),
+                                        var * torch.eye(n, dtype=torch.float64))
+
+    background = gaussian((1.0 + delta) * (k - 1) / k)
+    return Family(background, tuple(gaussian(1.0) for _ in range(k)),
+                  name=f"c17(k={k}, n={n}, δ={delta:.3g})")
+
+
+def c17_deltas(eps: float, n: int) -> tuple[float, float]:
+    """``(δ_p, δ_q)`` of C17's pair at ``eps``: ``δ_q = 2 eps/√n``, ``δ_p = eps³ δ_q``.
+
+    Why they work: the backgrounds' variances differ by the factor
+    ``(1 + δ_q)/(1 + δ_p) ≤ 1 + δ_q``, so Pinsker's inequality with
+    ``KL ≤ n δ_q²/4`` gives member TV ``≤ δ_q √n / (2√2) < eps`` (the conditionals are
+    equal); the compositions' variances differ by ``ρ ≈ eps⁻³``, and the TV of the first
+    coordinates alone, ``≥ 1 − 2Q(√ln ρ) − √(2 ln ρ/(π(ρ − 1)))``, is ``≥ 1 − eps`` for
+    ``eps ≤ 0.1``. The measured TVs, not these bounds, decide."""
+    delta_q = 2.0 * eps / math.sqrt(n)
+    return eps**3 * delta_q, delta_q
+
+
+def c17_pair(eps: float, k: int, n: int) -> tuple[Family, Family]:
+    """C17's pair ``(p⃗, q⃗)`` at ``eps`` (:func:`critical_family`, :func:`c17_deltas`)."""
+    delta_p, delta_q = c17_deltas(eps, n)
+    return critical_family(k, n, delta_p), critical_family(k, n, delta_q)
+
+
+def isotropic_variance(law: Distribution) -> float:
+    """``v`` of a law ``N(0, v I)`` (a one-component mixture); ``ValueError`` otherwise."""
+    mix = law.to_mixture()
+    v = float(mix.covs[0, 0, 0])
+    eye = torch.eye(mix.dim, dtype=mix.dtype)
+    if mix.num_components != 1 or mix.means.abs().max() > 0.0 or \
+            not torch.equal(mix.covs[0], v * eye):
+        raise ValueError(f"{law!r} is not a centered isotropic Gaussian")
+    return v
+
+
+def c17_instance(eps: float, k: int, n: int) -> Discontinuity:
+    """C17 at ``eps``: the exact TVs of :func:`c17_pair`, the compositions by
+    ``numerics.composition.compose`` (closed-form Gaussians).
+
+    Round-off: ``compose`` forms the precision ``k − (k − 1)/b ≈ k δ_p`` by cancellation,
+    relative error ``≲ 2^-52/δ_p`` (≤ 1e-4 at ``eps = 1e-3``, ``δ_p = 2e-12``) in
+    ``C[p⃗]``'s variance; at a variance ratio ``≥ 1e8`` the TV moves by less than ``1e-8``
+    per unit of relative variance error, far below every margin here."""
+    p, q = c17_pair(eps, k, n)
+    members = max(isotropic_tv(isotropic_variance(a), isotropic_variance(b), n)
+                  for a, b in zip(p.members, q.members, strict=True))
+    apart = isotropic_tv(isotropic_variance(compose(p)), isotropic_variance(compose(q)), n)
+    return Discontinuity(eps, members, apart)
+
+
+# C18 ----------------------------------------------------------------------------------
+def object_family(scene: Scene, cells: Sequence[int]) -> Family:
+    """The length-generalization family: the empty scene as background and, per cell
+    ``ℓ`` of ``cells``, "one object at ``ℓ``, empty elsewhere" (scene laws, THEORY §1, §9)."""
+    return Family(SceneLaw(scene), tuple(SceneLaw(scene, [c]) for c in cells),
+                  projections=tuple(tuple(scene.cells[c].tolist()) for c in cells),
+                  name=f"objects at {list(cells)}")
+
+
+def product_brightness_law(scene: Scene, cells: Sequence[int]) -> BlockProduct:
+    """C18's closed form of the simple product ``Π_{ℓ∈cells} p_ℓ`` (``k = |cells|``).
+
+    Per cell, ``k`` Gaussian factors of one variance ``v`` multiply to
+    ``Π_i N(x; m_i, v) = N(x; m̄, v/k) · exp(−(Σ|m_i|² − k|m̄|²)/(2v)) · const``. On a
+    requested cell one law wants template ``τ`` (``m = μ_τ``) and ``k − 1`` want it empty
+    (``m = 0``): the cell law is ``Σ_τ w_τ N(μ_τ/k, (v/k) I)`` with
+    ``w_τ ∝ exp(−(k − 1)|μ_τ|²/(2kv))``, every object at brightness ``1/k``, dimmer
+    templates favoured; every other cell is ``N(0, (v/k) I)``. ``(n,)`` points."""
+    k, v = len(cells), scene.noise**2
+    d, mu = scene.cell_dim, scene.templates
+    logits = -(k - 1) * (mu * mu).sum(-1) / (2.0 * k * v)
+    covs = (v / k) * torch.eye(d, dtype=mu.dtype).expand(len(mu), d, d)
+    wanted = GaussianMixture(torch.softmax(logits, 0), mu / k, covs)
+    empty = GaussianMixture.gaussian(torch.zeros(d, dtype=mu.dtype), (v / k) * torch.eye(
+        d, dtype=mu.dtype))
+    return BlockProduct([(scene.cells[j].tolist(), wanted if j in cells else empty)
+                         for j in range(scene.locations)])
+
+
+def c18_instance(scene: Scene, cells: Sequence[int], generator: torch.Generator
+                 ) -> tuple[Pointwise, Distribution]:
+    """C18: the simple product (``numerics.composition.compose.simple_product``, its own
+    exact log-density up to a constant) against :func:`product_brightness_law`, at
+    points drawn from the closed form and from every member; and ``C[p⃗]`` of the same
+    family (a scene law: C1 gives all ``k`` objects at full brightness)."""
+    family = object_family(scene, cells)
+    closed = product_brightness_law(scene, cells)
+    points = probe_points([closed, *family.members], generator)
+    return (compare_pointwise(simple_product(family).log_prob, closed.log_prob, points),
+            compose(family))
+
+
+# C19, C20 -----------------------------------------------------------------------------
+# Points per member at which C19's Jacobians are taken (each conditional's and the
+# background's draws), per noise level.
+LOCALITY_POINTS = 16
+
+
+def c19_instance(family: Family, blocks: Sequence[Sequence[int]], generator: torch.Generator,
+                 times: Sequence[float]) -> float:
+    """C19: the largest exact non-locality (``ExactLocality.worst``: background Hessian
+    across parts, ``∇d_j`` outside ``M_j × M_j``, ``d_j`` off ``M_j``) over ``times``, from
+    autograd Jacobians of the noisy members' scores (pulled back to features when the
+    family has a feature map), at draws of ``p_b^t`` and every ``p_j^t``."""
+    worst = 0.0
+    for t in times:
+        noisy = family.noised(t)
+        feature = noisy.in_feature_space()
+        scores = member_scores(noisy)
+        x = torch.cat([family_points(feature, j, LOCALITY_POINTS, generator)
+                       for j in range(family.k)])
+        worst = max(worst, exact_locality(scores[0], scores[1:], blocks, x).worst)
+    return worst
+
+
+def c20_statistic(family: Family, t: float, generator: torch.Generator) -> float:
+    """C20: the largest locality statistic ``L_j`` over conditionals at ``t``, on the
+    family's projections, at ``LOCALITY_POINTS`` draws of ``p_b^t`` and of ``p_j^t``: the
+    value its JVP estimate (``numerics.checks.locality.family_locality``) estimates, from
+    exact Jacobians (noise-free, and cheaper for small ``n``)."""
+    noisy = family.noised(t)
+    scores = member_scores(noisy)
+    return max(exact_share(scores[j + 1], scores[0],
+                           family_points(noisy, j, LOCALITY_POINTS, generator), block)
+               for j, block in enumerate(family.projections))

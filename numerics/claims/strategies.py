@@ -50,6 +50,8 @@ from numerics.laws.diffeomorphisms import (
     Triangular2D,
 )
 from numerics.laws.family import Family, FeatureMap
+from numerics.laws.processes import VE, VP, ForwardProcess
+from numerics.laws.scenes import Scene
 
 F64 = torch.float64
 Partition = list[list[int]]
@@ -579,3 +581,49 @@ def diffeomorphisms(dim: int, *, kinds: Sequence[str] | None = None
             lambda d: Triangular2D(*d)),
     }
     return st.one_of([builders[k]() for k in kinds])
+
+
+# offsets, processes, scenes (C7 with an offset, C18) ----------------------------------------
+def offsets(n: int, *, min_abs: float = 0.1, max_abs: float = 2.0
+            ) -> SearchStrategy[torch.Tensor]:
+    """Offset vectors ``b`` ``(n,)`` of a feature map ``A x = Q x + b`` (C7): each entry
+    ``± u`` with ``u ∈ [min_abs, max_abs]``, so ``b ≠ 0`` whenever ``min_abs > 0``
+    (defaults ``0.1`` and ``2``)."""
+    _check_int("n", n, 1)
+    _check_float("min_abs", min_abs, 0.0)
+    _check_float("max_abs", max_abs, 0.0)
+    _check_order("min_abs", min_abs, "max_abs", max_abs)
+    entries = st.tuples(st.sampled_from([1.0, -1.0]), _floats(min_abs, max_abs))
+    return st.lists(entries, min_size=n, max_size=n).map(
+        lambda e: torch.tensor([s * u for s, u in e], dtype=F64))
+
+
+def processes() -> SearchStrategy[ForwardProcess]:
+    """The two forward processes every claim must hold for: ``VP()`` and ``VE()``."""
+    return st.sampled_from([VP(), VE()])
+
+
+@st.composite
+def _scenes(draw: DrawFn, max_side: int, max_cell: int, max_channels: int,
+            max_templates: int) -> Scene:
+    rows, cols = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    cell, channels = draw(st.integers(1, max_cell)), draw(st.integers(1, max_channels))
+    d, count = channels * cell * cell, draw(st.integers(1, max_templates))
+    entries = draw(_float_lists(count * d, 0.0, 1.0))
+    templates = torch.tensor(entries, dtype=F64).reshape(count, d)
+    templates[:, 0] = templates[:, 0] + 0.5  # no template is zero (an object shows)
+    names = tuple(f"template {i}" for i in range(count))
+    return Scene(rows, cols, cell, channels, templates, names, draw(_floats(0.05, 0.5)))
+
+
+def scenes(*, max_side: int = 3, max_cell: int = 3, max_channels: int = 3,
+           max_templates: int = 4) -> SearchStrategy[Scene]:
+    """Scene geometries for the length-generalization family (THEORY C18, §9):
+    ``1..max_side`` rows and columns of cells of ``1..max_cell`` pixels square,
+    ``1..max_channels`` channels, ``1..max_templates`` templates with entries in
+    ``[0, 1]`` (first entry in ``[0.5, 1.5]``, so none is zero and their norms differ),
+    pixel noise in ``[0.05, 0.5]``. Defaults: 3, 3, 3, 4."""
+    for name, value in (("max_side", max_side), ("max_cell", max_cell),
+                        ("max_channels", max_channels), ("max_templates", max_templates)):
+        _check_int(name, value, 1)
+    return _scenes(max_side, max_cell, max_channels, max_templates)

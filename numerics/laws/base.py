@@ -45,7 +45,7 @@ class Distribution:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` independent draws, shape ``(n, dim)``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no exact sampler")
 
     def to(self, dtype: torch.dtype | None = None,
            device: torch.device | str | None = None) -> Distribution:
@@ -59,7 +59,7 @@ class Distribution:
 
         ``noise_cov`` is a scalar ``s²`` (isotropic noise) or an ``(n, n)`` matrix.
         """
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form noised law")
 
     def noised(self, t: float, process: ForwardProcess) -> Distribution:
         """``N_t[p]``: law of ``a(t) X + s(t) ε`` (THEORY §0)."""
@@ -68,7 +68,7 @@ class Distribution:
 
     def marginal(self, coords: Sequence[int]) -> Distribution:
         """Law of ``x|coords`` (in the order given)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form marginal")
 
     def pushforward(self, matrix: torch.Tensor, offset: torch.Tensor | None = None) -> Distribution:
         """``f♯p`` for the affine map ``f(x) = matrix @ x + offset``; ``matrix`` is ``(m, n)``."""

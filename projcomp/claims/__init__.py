@@ -30,6 +30,10 @@ from projcomp.claims import (
     c14_weighted,
     c15_heuristic_power,
     c16_robustness,
+    c17_discontinuity,
+    c18_product_brightness,
+    c19_local_scores,
+    c20_locality_statistic,
 )
 from projcomp.claims.base import MARGIN, ClaimSpec, ReportFigure, Search, Violation
 
@@ -39,6 +43,8 @@ REGISTRY: tuple[ClaimSpec, ...] = (
     c07_orthogonal.SPEC, c08_block_orthogonal.SPEC, c09_non_orthogonal.SPEC,
     c10_mean_differences.SPEC, c11_bayes.SPEC, c12_no_fc.SPEC, c13_corrector_repair.SPEC,
     c14_weighted.SPEC, c15_heuristic_power.SPEC, c16_robustness.SPEC,
+    c17_discontinuity.SPEC, c18_product_brightness.SPEC,
+    c19_local_scores.SPEC, c20_locality_statistic.SPEC,
 )
 
 __all__ = [

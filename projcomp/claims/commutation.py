@@ -16,11 +16,16 @@ from numerics.sampling.times import time_grid
 from projcomp.evidence import TIMES, Evidence, holds_for_all, require_equal, seeded
 
 
+def require_commutes(pixel: Family) -> None:
+    """``C[p⃗^t] = N_t[C[p⃗]]``, constant included, at ``TIMES`` noise levels of the
+    family's process, for a pixel-space family with a feature map."""
+    for t in time_grid(pixel.process, TIMES):
+        require_equal(ev.commutation_instance(pixel, t, seeded()), f"t={t:.3g}")
+
+
 def _check(args: Any) -> None:
     family, matrix = args
-    pixel = pst.families_in_feature_space(family, matrix)
-    for t in time_grid(family.process, TIMES):
-        require_equal(ev.commutation_instance(pixel, t, seeded()), f"t={t:.3g}")
+    require_commutes(pst.families_in_feature_space(family, matrix))
 
 
 def commutes_under(maps: Callable[[Family], st.SearchStrategy[torch.Tensor]]) -> Evidence:

@@ -1,0 +1,103 @@
+"""Fuzz campaign of ``projcomp check`` on hostile specs (issue 16).
+
+Draws ``--specs`` specs from ``tests/spec_strategies.hostile_specs`` (mutated examples,
+documents from scratch, damaged bytes, small limits), runs each in-process through the
+command's entry point with ``--timeout`` and counts: exit statuses, breaches of the
+error contract (exit 1, NaN or infinity in a report, tracebacks, more than 3 lines), and
+runs that went past their timeout by more than a second without the timeout's message.
+Writes ``benchmarks/results/fuzz_specs.{json,md}``; the breaching specs go to
+``benchmarks/results/fuzz_failures/``.
+
+    .venv/bin/python benchmarks/fuzz_specs.py [--specs 1000] [--seed 0] [--timeout 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+fuzz = importlib.import_module("spec_strategies")
+
+RESULTS = ROOT / "benchmarks" / "results"
+# A run counts as past its limit when it outlives --timeout by more than this: SIGALRM
+# is handled between Python bytecodes, so one long torch call can delay it.
+OVERRUN_SLACK_S = 1.0
+
+
+def campaign(specs: int, seed_value: int, timeout: float) -> dict:
+    """Run ``specs`` hostile specs; counts and the breaching cases."""
+    os.environ.pop("PROJCOMP_DEBUG", None)
+    counts: Counter[str] = Counter()
+    origins: Counter[str] = Counter()
+    failures: list[dict] = []
+    slowest = [0.0]
+    folder = Path(tempfile.mkdtemp())
+
+    @seed(seed_value)
+    @settings(max_examples=specs, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(spec=fuzz.hostile_specs())
+    def one(spec) -> None:
+        outcome = fuzz.run_check(spec, folder, timeout)
+        counts[f"exit {outcome.status}"] += 1
+        origins[spec.origin] += 1
+        slowest[0] = max(slowest[0], outcome.seconds)
+        breaches = fuzz.contract_breaches(outcome)
+        if "--timeout" in outcome.stderr:
+            counts["timed out (exit 2, phase named)"] += 1
+        if outcome.seconds > timeout + OVERRUN_SLACK_S:
+            breaches.append(f"ran {outcome.seconds:.1f} s past --timeout {timeout:g}")
+        counts["NaN or inf in a report"] += any(
+            "report holds" in b or "the report's" in b for b in breaches)
+        counts["tracebacks"] += any("traceback" in b for b in breaches)
+        if breaches:
+            failures.append({"breaches": breaches, "limits": spec.limits,
+                             "origin": spec.origin, "bytes": spec.data[:2000].decode(
+                                 "utf-8", "replace")})
+
+    one()
+    return {"specs": specs, "seed": seed_value, "timeout_s": timeout, "counts": dict(counts),
+            "origins": dict(origins), "slowest_s": round(slowest[0], 2),
+            "breaching_specs": len(failures), "failures": failures}
+
+
+def write(result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    failures = result.pop("failures")
+    (RESULTS / "fuzz_specs.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# Fuzz campaign: {result['specs']} hostile specs (seed {result['seed']}, "
+             f"--timeout {result['timeout_s']:g} s)", "", "| count | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(result["counts"].items())]
+    lines += [f"| specs from: {k} | {v} |" for k, v in sorted(result["origins"].items())]
+    lines += [f"| slowest run (s) | {result['slowest_s']} |",
+              f"| specs breaking the contract | {result['breaching_specs']} |"]
+    (RESULTS / "fuzz_specs.md").write_text("\n".join(lines) + "\n")
+    folder = RESULTS / "fuzz_failures"
+    for i, failure in enumerate(failures):
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i:04d}.json").write_text(json.dumps(failure, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args()
+    result = campaign(args.specs, args.seed, args.timeout)
+    print(json.dumps({k: v for k, v in result.items() if k != "failures"}, indent=2))
+    write(result)
+
+
+if __name__ == "__main__":
+    main()
