@@ -48,9 +48,10 @@ def render_check(report: CheckReport) -> str:
                  f"{_fmt(worst)})")
     if report.locality is not None:
         loc = report.locality
+        how = (f"C20, {loc.probes} JVP probe pairs at {loc.points} points" if loc.points
+               else loc.method)
         lines.append(f"locality        off-block score-difference mass [{_list(loc.statistic)}] "
-                     f"at t = {_fmt(loc.t)} (0 under FC; C20, {loc.probes} JVP probe pairs "
-                     f"at {loc.points} points)")
+                     f"at t = {_fmt(loc.t)} (0 under FC; {how})")
     lines += _operator_lines(report.operator)
     lines.append(f"verdict         {report.verdict}")
     return "\n".join(lines)

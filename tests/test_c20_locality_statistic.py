@@ -11,11 +11,13 @@ families of every kind (other dimensions and draws than ``projcomp verify``'s), 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
 
-from numerics.checks.judge import check_family
+from numerics.checks.judge import LOCALITY_BY_FC, LOCALITY_BY_JVP, check_family
 from numerics.checks.locality import (
     LOCALITY_TOL,
     exact_share,
@@ -32,9 +34,11 @@ from numerics.sampling.times import time_grid
 from projcomp.claims.c19_local_scores import violating
 from projcomp.claims.c20_locality_statistic import AGREEMENT_SE, NOISE_DROP, ROUNDOFF
 from projcomp.render import render_check
-from projcomp.spec import family_to_dict
+from projcomp.spec import family_to_dict, load_family
 
 F64 = torch.float64
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -94,10 +98,31 @@ def test_check_reports_locality() -> None:
     fc = violating("cross_block_dependence", 0.0, 1)[0]
     broken = violating("cross_block_dependence", 0.8, 1)[0]
     reports = [check_family(f) for f in (fc, broken)]
-    assert reports[0].locality.largest <= ROUNDOFF
+    # FC verified exactly: reported as exactly 0 by C19, without an estimate (O(k) work) ...
+    assert reports[0].locality.method == LOCALITY_BY_FC
+    assert reports[0].locality.largest == 0.0
+    # ... which is what the estimate gives on that family, to round-off
+    local = reports[0].locality
+    estimates = family_locality(fc, local.t, local.blocks, torch.Generator().manual_seed(0))
+    assert max(e.statistic for e in estimates) <= ROUNDOFF
+    assert reports[1].locality.method == LOCALITY_BY_JVP
     assert reports[1].locality.largest > 1e-3
     doc = to_json(reports[1], {Family: family_to_dict})
     assert set(doc["locality"]) == {"statistic", "stderr", "largest", "t", "blocks", "space",
-                                    "points", "probes"}
+                                    "points", "probes", "method"}
     assert len(doc["locality"]["statistic"]) == broken.k
     assert "locality" in render_check(reports[1])
+
+
+@pytest.mark.parametrize("name, exact", [("fc", True), ("fc_orthogonal", True),
+                                         ("fc_block_orthogonal", True),
+                                         ("shear_mixture", False)])
+def test_check_skips_the_estimate_only_where_noise_keeps_fc(name: str, exact: bool) -> None:
+    """FC at t = 0 makes every d_j local at t > 0 only when noise keeps FC (coordinates,
+    A Aᵀ block-diagonal: C7, C8); under the shear (C9) the statistic is estimated, and is
+    clearly non-zero at t = 1e-3 (0.0007 measured, far above round-off)."""
+    report = check_family(load_family(EXAMPLES / f"{name}.json"))
+    assert report.factorized_conditionals.holds
+    assert (report.locality.method == LOCALITY_BY_FC) is exact
+    if not exact:
+        assert report.locality.largest > 1e3 * ROUNDOFF

@@ -63,7 +63,8 @@ class Locality:
     Jacobian mass of the two scores (0 under FC; in ``space``), estimated by
     Jacobian–vector products with ``probes`` probe pairs at ``points`` exact draws of
     ``p_b^t`` and ``p_j^t``, with its standard error ``stderr[j]``; ``largest`` is the
-    largest ``statistic``."""
+    largest ``statistic``. ``method`` says how it was obtained: estimated, or exactly 0
+    without estimation when FC holds exactly (C19; then ``points = probes = 0``)."""
 
     statistic: list[float]
     stderr: list[float]
@@ -73,6 +74,7 @@ class Locality:
     space: str
     points: int
     probes: int
+    method: str
 
 
 @dataclass(frozen=True, kw_only=True)

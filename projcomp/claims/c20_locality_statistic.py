@@ -149,6 +149,7 @@ def time_figure(evidence: Evidence, path: Path) -> None:
 def _plot(path: Path, x: list[float], ys: dict[str, list[float]], xlabel: str,
           title: str) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from projcomp import atomic
 
@@ -157,6 +158,7 @@ def _plot(path: Path, x: list[float], ys: dict[str, list[float]], xlabel: str,
         ax.plot(x, [max(v, 1e-300) for v in y], marker="o", label=kind.replace("_", " "))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean max_j L_j (off-block Jacobian mass)")
     ax.set_title(title)
