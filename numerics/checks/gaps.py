@@ -43,7 +43,7 @@ from numerics.laws import BlockProduct, Distribution, ExpansionTooLarge
 from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
 from numerics.laws.unnormalized import NonNormalizable, Unnormalized
-from numerics.tolerances import TOLERANCES
+from numerics.tolerances import CLOSED_FORM, GRID, IMPORTANCE, TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,14 @@ def discrepancy(p: Distribution, q: Distribution, generator: torch.Generator) ->
     if _exact(p) and _exact(q):
         try:
             return Gap(normalized_l2(p.factorized(), q.factorized()),
-                       0.0, "normalized L2 (closed form)")
+                       0.0, CLOSED_FORM)
         except ExpansionTooLarge:
             pass
     if p.dim <= 2:
         bounds = default_bounds(*_reference_laws(p), *_reference_laws(q))
         gp = GridDensity.from_log_density(p.log_prob, bounds)
         gq = GridDensity.from_log_density(q.log_prob, bounds)
-        return Gap(grid_normalized_l2(gp, gq), 0.0, "normalized L2 (grid quadrature)")
+        return Gap(grid_normalized_l2(gp, gq), 0.0, GRID)
     return sampled_discrepancy(_weighted(p, generator), q, generator)
 
 
@@ -130,7 +130,7 @@ def sampled_discrepancy(sample: WeightedSample, q: Distribution,
     else:
         ref = importance_sample(q, q.members, generator)
         est = relative_mmd(sample, q.members[0], generator, reference=ref)
-    return Gap(est.value, est.stderr, "relative MMD² (importance sampling)", est.ess)
+    return Gap(est.value, est.stderr, IMPORTANCE, est.ess)
 
 
 def tolerance(gap: Gap) -> float:
@@ -179,7 +179,7 @@ def _projective_gaps(family: Family, result: Distribution, lenses: Partition,
     for p, lens in zip(family.conditionals, lenses, strict=True):
         lens = list(lens)
         if not lens:
-            gaps.append(Gap(0.0, 0.0, "normalized L2 (closed form)"))
+            gaps.append(Gap(0.0, 0.0, CLOSED_FORM))
             continue
         target = p.marginal(lens) if fm is None else p.pushforward(full[lens], shift[lens])
         try:
@@ -227,7 +227,7 @@ def _grid_lens_gap(grid: GridDensity, lens: list[int], target: Distribution) -> 
         grid = grid.marginal(lens[0])
     exact = GridDensity.from_distribution(target, bounds=[(float(a[0]), float(a[-1]))
                                                           for a in grid.axes])
-    return Gap(grid_normalized_l2(grid, exact), 0.0, "normalized L2 (grid quadrature)")
+    return Gap(grid_normalized_l2(grid, exact), 0.0, GRID)
 
 
 def compose_c(partition: Partition | None) -> Callable[[Family], Distribution]:
@@ -270,7 +270,7 @@ def _noise_commutation_gaps(family: Family, result: Distribution, times: Sequenc
         try:
             left = compose_at(family.noised(t))
         except NonNormalizable as err:
-            gaps.append(Gap(1.0, 0.0, "normalized L2 (closed form)",
+            gaps.append(Gap(1.0, 0.0, CLOSED_FORM,
                             note=f"C[p^t] is non-normalizable at t = {t:.4g}: {err}"))
             continue
         a, s = family.process.coefficients(t)
@@ -285,7 +285,7 @@ def _noise_commutation_gaps(family: Family, result: Distribution, times: Sequenc
             left_grid = GridDensity.from_log_density(
                 left.log_prob, [(float(x[0]), float(x[-1])) for x in right.axes])
             gaps.append(Gap(grid_normalized_l2(left_grid, right), 0.0,
-                            "normalized L2 (grid quadrature)"))
+                            GRID))
             continue
         if sample is None:
             sample = importance_sample(result, _covering_laws(result, family), generator)

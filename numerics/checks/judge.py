@@ -62,7 +62,7 @@ from numerics.sampling.report import SamplingSkipped
 from numerics.sampling.section import SamplingOptions, sampling_section
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
-from numerics.tolerances import EXACT_TOL
+from numerics.tolerances import CLOSED_FORM, EXACT_TOL
 
 TIME_POINTS = 12
 Summary = TypeVar("Summary", bound=GapSummary)
@@ -195,7 +195,7 @@ def _fc_result(family: Family, feature: Family, partition: Partition | None,
     violation = max(parts.values())
     return FCResult(holds=violation <= EXACT_TOL, partition=partition, violation=violation,
                     conditions=parts, tolerance=EXACT_TOL, partition_inferred=inferred,
-                    candidate_blocks=partition, metric="normalized L2 (closed form)",
+                    candidate_blocks=partition, metric=CLOSED_FORM,
                     tolerance_reason="float64 round-off of the closed-form inner products",
                     space=space)
 
