@@ -33,8 +33,8 @@ Operator = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tens
 # this fraction of its largest: float64 eigenvalues carry ~n·1e-16 relative error, and
 # a smaller margin would call round-off "normalizable".
 PD_RTOL = 1e-10
-# Tail-exponent minimization on the sphere (route 4 with mixtures raised to negative
-# powers): random directions added to every eigenvector as starts, and local searches
+# Tail-exponent minimization on the sphere (UnnormalizedComposition with mixtures raised
+# to negative powers): random directions added to every eigenvector as starts, and local searches
 # run from the best few of them.
 SPHERE_STARTS = 32
 SPHERE_SEARCHES = 4
@@ -44,8 +44,6 @@ class NonNormalizable(ValueError):
     """``Z = ∞``: the composed density is not integrable."""
 
 
-
-# route 4: unnormalized --------------------------------------------------------------
 class Unnormalized(Distribution):
     """A law known through its members ``(p_b, p_1, ..., p_k)`` and a pointwise rule:
     ``log_prob`` is the log-density up to an unknown additive constant, ``score`` is
