@@ -44,7 +44,8 @@ class Evidence:
     ``sampled``), ``instances`` how many instances, identities or sampled measurements
     they checked, ``details`` the report lines. ``counterexample`` is the instance a
     negative claim's search found; ``curve`` and ``sampling`` are the numbers behind a
-    figure or a sampled measurement (records of the claim's own module)."""
+    figure or a sampled measurement (records of the claim's own module); ``auc`` and
+    ``locality_auc`` are C15's AUC intervals ``{truth: [lo, mid, hi]}``."""
 
     outcome: str
     methods: list[str] = field(default_factory=list)
@@ -53,6 +54,8 @@ class Evidence:
     counterexample: Any = None
     curve: Any = None
     sampling: Any = None
+    auc: dict[str, list[float]] | None = None
+    locality_auc: dict[str, list[float]] | None = None
 
 
 class InstanceFailed(Exception):
@@ -160,7 +163,9 @@ def combined(expected: str, parts: list[Evidence]) -> Evidence:
         details=[line for p in parts for line in p.details],
         counterexample=_first(p.counterexample for p in parts),
         curve=_first(p.curve for p in parts),
-        sampling=_first(p.sampling for p in parts))
+        sampling=_first(p.sampling for p in parts),
+        auc=_first(p.auc for p in parts),
+        locality_auc=_first(p.locality_auc for p in parts))
 
 
 def _first(values: Iterable[Any]) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 
 from numerics.records import optional, to_json
 from numerics.threads import single_threaded
+from projcomp import profiles
 from projcomp.claims import REGISTRY, spec
 from projcomp.evidence import Evidence, combined
 from theory.catalogue import Claim
@@ -33,7 +34,8 @@ class ClaimResult:
     ``methods`` that ran, the ``instances`` they checked, wall ``seconds``, report
     ``details`` and the ``pending`` methods with their reasons; ``curve`` and
     ``sampling`` (present only for claims that measure them) are the numbers behind a
-    figure or a sampled measurement."""
+    figure or a sampled measurement; ``auc`` and ``locality_auc`` (C15 only) the AUC
+    intervals ``{truth: [lo, mid, hi]}`` of the heuristic and of the locality statistic."""
 
     id: str
     statement: str
@@ -48,6 +50,8 @@ class ClaimResult:
     pending: dict[str, str]
     curve: Any = optional()
     sampling: Any = optional()
+    auc: dict[str, list[float]] | None = optional()
+    locality_auc: dict[str, list[float]] | None = optional()
 
 
 @cache
@@ -114,7 +118,8 @@ def run_claim(c: Claim) -> tuple[ClaimResult, Evidence]:
         methods=evidence.methods, instances=evidence.instances,
         seconds=round(time.perf_counter() - start, 2), details=evidence.details,
         pending=dict(c.pending), curve=evidence.curve,
-        sampling=_numbers(evidence.sampling))
+        sampling=_numbers(evidence.sampling), auc=evidence.auc,
+        locality_auc=evidence.locality_auc)
     return result, evidence
 
 
@@ -127,12 +132,12 @@ def _numbers(value: Any) -> Any:
     return value
 
 
-def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
-           ) -> list[tuple[ClaimResult, Evidence]]:
+def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+           profile: str = "default") -> list[tuple[ClaimResult, Evidence]]:
     """Every claim of the registry, in catalogue order, with one progress line per
-    claim."""
+    claim, under ``profile`` (``projcomp.profiles``: the size of the measured sweeps)."""
     out = []
-    with single_threaded():
+    with single_threaded(), profiles.activated(profile):
         for i, s in enumerate(REGISTRY, 1):
             c = s.claim
             progress(f"[{i:2d}/{len(REGISTRY)}] {c.id:<4} {c.statement[:60]} ...")

@@ -1,0 +1,73 @@
+"""Benchmark of C15's sweep (``numerics.claims.power``): wall time per family and the AUC
+intervals that a sweep of a given size gives, to size ``projcomp verify``'s profiles.
+
+For each ``--per-class`` value: the sweep of ``per_class`` families of every class (the
+first ``--sampled`` of each allowed to run the sampling verdict), timed end to end in
+one process (``serial_map``), then every AUC interval of the measurement. Writes
+``benchmarks/results/c15_sweep.{json,md}``. Numbers depend on the machine's load: say
+what else ran when you record them.
+
+    python benchmarks/bench_c15_sweep.py --per-class 10 20 --sampled 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from numerics.claims import power
+from numerics.threads import single_threaded
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run(per_class: int, sampled: int) -> dict:
+    start = time.perf_counter()
+    with single_threaded():
+        outcomes = power.sweep(per_class, sampled)
+    seconds = time.perf_counter() - start
+    report = power.measure(outcomes, per_class, sampled)
+    return {"per_class": per_class, "sampled_per_class": sampled,
+            "families": len(outcomes), "seconds": round(seconds, 1),
+            "seconds_per_family": round(seconds / len(outcomes), 3),
+            "decided_by": report.decided_by,
+            "auc": [{"statistic": p.statistic, "truth": p.truth, "stratum": p.stratum,
+                     "families": p.families, "auc": p.auc,
+                     "width": round(p.auc[2] - p.auc[0], 4)} for p in report.predictors]}
+
+
+def markdown(rows: list[dict], note: str) -> str:
+    lines = ["# C15 sweep: time and AUC intervals", "", note, "",
+             "| per class | families | sampled per class | seconds | s/family | "
+             "statistic | truth | stratum | AUC [lo, mid, hi] | width |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for a in r["auc"]:
+            lo, mid, hi = a["auc"]
+            lines.append(f"| {r['per_class']} | {r['families']} | {r['sampled_per_class']} | "
+                         f"{r['seconds']} | {r['seconds_per_family']} | {a['statistic']} | "
+                         f"{a['truth']} | {a['stratum']} | {mid:.3f} [{lo:.3f}, {hi:.3f}] | "
+                         f"{a['width']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", type=int, nargs="+", default=[10])
+    parser.add_argument("--sampled", type=int, default=3)
+    parser.add_argument("--note", default=f"Machine: {os.cpu_count()} cores; load not "
+                                         "recorded.")
+    args = parser.parse_args()
+    rows = [run(n, args.sampled) for n in args.per_class]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "c15_sweep.json").write_text(json.dumps({"note": args.note, "runs": rows},
+                                                       indent=1))
+    (RESULTS / "c15_sweep.md").write_text(markdown(rows, args.note))
+    print(markdown(rows, args.note))
+
+
+if __name__ == "__main__":
+    main()
