@@ -215,3 +215,80 @@ def test_false_negative_and_false_positive_classes_by_name() -> None:
     # (reported to 4 digits)
     assert projective.failures == 4
     assert projective.auc[1] == pytest.approx(8 / 12, abs=5e-5)
+
+
+# the claim ------------------------------------------------------------------------------
+def _constructed_sweep(blind: bool):
+    """Outcomes whose measurement is known: the heuristic separates coordinate FC from
+    the mean-shift violations, misses the correlation ones; a symmetric shear that fails
+    in sampling with cosines 0 when ``blind``."""
+    rows = ([_outcome("coordinate", 0.0, True, True)] * 3
+            + [_outcome("off_block_mismatch", 0.7, False, False)] * 3
+            + [_outcome("cross_block_dependence", 0.0, False, False)] * 3
+            + [_outcome("general linear", 0.5, True, True)] * 3
+            + [_outcome("shear, symmetric modes", 0.0, True, not blind)] * 3)
+    return lambda per_class, sampled, mapper: rows
+
+
+@pytest.mark.parametrize("blind", [True, False])
+def test_claim_outcome_follows_the_two_predictions(monkeypatch, blind: bool) -> None:
+    from projcomp.claims import c15_heuristic_power as c15
+
+    monkeypatch.setattr(c15.power, "sweep", _constructed_sweep(blind))
+    evidence = c15.exact()
+    report = power.measure(_constructed_sweep(blind)(0, 0, None), 3, 3)
+    # coordinate stratum: the 0.7s beat the 3 zeros of coordinate FC, the 3 zeros of the
+    # correlation kind tie them: AUC (3·3 + 0.5·3·3)/(6·3) = 0.75
+    assert report.predictor("heuristic", "projective", "coordinate").auc[1] == 0.75
+    assert evidence.auc["projective"] == report.predictor("heuristic", "projective").auc
+    assert set(evidence.auc) == set(evidence.locality_auc) == {"projective", "sampling"}
+    assert evidence.outcome == ("holds" if blind else "fails")
+    assert any(line.startswith("not as predicted") for line in evidence.details) != blind
+
+
+def test_profile_chooses_the_sweep(monkeypatch) -> None:
+    from projcomp import profiles
+    from projcomp.claims import c15_heuristic_power as c15
+
+    sizes = []
+
+    def recording(per_class, sampled, mapper):
+        sizes.append((per_class, sampled))
+        return _constructed_sweep(True)(per_class, sampled, mapper)
+
+    monkeypatch.setattr(c15.power, "sweep", recording)
+    c15.exact()
+    with profiles.activated("thorough"):
+        c15.exact()
+    assert sizes == [(s.per_class, s.sampled_per_class)
+                     for s in (c15.SWEEPS["default"], c15.SWEEPS["thorough"])]
+    assert c15.SWEEPS["thorough"].per_class * len(power.CLASSES) >= 10_000
+    with pytest.raises(ValueError, match="unknown profile"), profiles.activated("quick"):
+        pass
+
+
+def test_results_json_carries_the_aucs_and_the_figure(monkeypatch, tmp_path) -> None:
+    import json
+
+    from projcomp import reports
+    from projcomp.claims import c15_heuristic_power as c15
+    from projcomp.verify import run_claim
+    from theory.catalogue import claim
+
+    monkeypatch.setattr(c15.power, "sweep", _constructed_sweep(True))
+    result, evidence = run_claim(claim("C15"))
+    assert result.outcome == "holds" and result.as_predicted
+    reports.write([(result, evidence)], tmp_path)
+    (entry,) = json.loads((tmp_path / "results.json").read_text())["claims"]
+    for key in ("auc", "locality_auc"):
+        assert set(entry[key]) == {"projective", "sampling"}
+        assert all(len(v) == 3 and v[0] <= v[1] <= v[2] for v in entry[key].values())
+    assert (tmp_path / "c15_roc.png").stat().st_size > 0
+    assert "![C15](c15_roc.png)" in (tmp_path / "index.md").read_text()
+
+
+def test_verify_rejects_an_unknown_profile(capsys) -> None:
+    from projcomp import cli
+
+    assert cli.main(["verify", "--profile", "quick"]) == 2
+    assert "profile" in capsys.readouterr().err

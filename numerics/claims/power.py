@@ -35,10 +35,11 @@ means in ``[-2, 2]``). The classes (:data:`CLASSES`):
 
 **Predictors** (larger means "predicts failure"): the heuristic ``max_{i≠j} |cos(δ_i,
 δ_j)|`` as check reports it (12 digits), predicting failure above
-``numerics.checks.heuristic.MAX_COSINE``; and the locality statistic ``max_j L_j`` as
+``numerics.checks.heuristic.MAX_COSINE``; the locality statistic ``max_j L_j`` as
 check reports it (C20: exactly 0 where FC holds and noise keeps it, else its JVP
 estimate at check's smallest time), predicting failure when some ``L_j`` exceeds
-:data:`LOCALITY_SE` standard errors.
+:data:`LOCALITY_SE` standard errors; and ``either``, the binary predictor "one of the
+two predicts failure" (score 1 or 0).
 
 The sweep is ``mapper(evaluate, tasks)`` (``numerics.campaigns``): each
 :class:`Task` carries its own seed, so any mapper gives the same outcomes.
@@ -81,7 +82,7 @@ CLASSES = (*FC_CLASSES, *VIOLATION_KINDS)
 SIZES = (0.05, 0.2, 0.5, 0.9)
 #: Truths and predictors, in the order of the report.
 TRUTHS = ("projective", "sampling")
-STATISTICS = ("heuristic", "locality")
+STATISTICS = ("heuristic", "locality", "either")
 #: The families each ROC is measured over: the whole sweep, and the families whose FC is
 #: judged in coordinates (coordinate FC and the violation kinds) — the only classes over
 #: which "projective" varies, since every FC class under a map is projective (C6).
@@ -413,17 +414,23 @@ def _failed(o: Outcome, truth: str) -> bool | None:
 
 
 def _flags(o: Outcome, statistic: str) -> bool:
-    return o.heuristic > MAX_COSINE if statistic == "heuristic" else o.nonlocal_
+    if statistic == "heuristic":
+        return o.heuristic > MAX_COSINE
+    return o.nonlocal_ if statistic == "locality" else o.heuristic > MAX_COSINE or o.nonlocal_
+
+
+def _score(o: Outcome, statistic: str) -> float:
+    return float(_flags(o, statistic)) if statistic == "either" else getattr(o, statistic)
 
 
 def _predictor(outcomes: Sequence[Outcome], statistic: str, truth: str, stratum: str,
                seed: int) -> Predictor:
     decided = [o for o in outcomes if _failed(o, truth) is not None]
     labels = [bool(_failed(o, truth)) for o in decided]
-    scores = [getattr(o, statistic) for o in decided]
+    scores = [_score(o, statistic) for o in decided]
     flags = [_flags(o, statistic) for o in decided]
     point = roc.operating_point([float(f) for f in flags], labels, 0.5)
-    threshold = MAX_COSINE if statistic == "heuristic" else LOCALITY_SE
+    threshold = {"heuristic": MAX_COSINE, "locality": LOCALITY_SE, "either": 0.5}[statistic]
     flagged, failing, fn, fp = {}, {}, [], []
     for cls in CLASSES:
         rows = [(f, y) for o, f, y in zip(decided, flags, labels, strict=True) if o.cls == cls]

@@ -4,8 +4,9 @@ beside the C20 locality statistic, on random families whose truth is computable.
 Exact (``numerics.claims.power``: random families of named classes, truths from
 ``check``'s exact sections and, where noise does not commute, its calibrated sampling
 verdict on the first families of each class): ROC curves and AUCs with 95 % stratified
-bootstrap intervals of both statistics for both truths, the project's operating points,
-and the false-negative and false-positive classes by name. As THEORY predicts:
+bootstrap intervals of both statistics (and of ``either``: one of the two flags) for both
+truths, over the whole sweep and over the coordinate families, the project's operating
+points, and the false-negative and false-positive classes by name. As THEORY predicts:
 
 - the heuristic's AUC for *projective at t = 0* is above 0.5 (the interval's lower end)
   over the families whose FC is judged in coordinates — coordinate FC and the C16
@@ -77,8 +78,9 @@ def _thinned(curve: RocCurve) -> RocCurve:
 def _line(p: power.Predictor) -> str:
     lo, mid, hi = p.auc
     op = p.operating
-    rule = (f"|cos| > {MAX_COSINE}" if p.statistic == "heuristic"
-            else f"some L_j > {power.LOCALITY_SE:g} se")
+    rule = {"heuristic": f"|cos| > {MAX_COSINE}",
+            "locality": f"some L_j > {power.LOCALITY_SE:g} se",
+            "either": "either of the two"}[p.statistic]
     return (f"{p.statistic} vs {p.truth} ({p.stratum} families): AUC {mid:.3f} "
             f"[{lo:.3f}, {hi:.3f}] over {p.families} families ({p.failures} failing); "
             f"at {rule}: TPR {op.tpr:.2f}, FPR {op.fpr:.2f}; false-negative classes: "
@@ -136,8 +138,10 @@ def roc_figure(evidence: Evidence, path: Path) -> None:
     for ax, truth in zip(axes, power.TRUTHS, strict=True):
         # the coordinate stratum's two truths coincide: drawn once, in the first panel
         strata = ("all", "coordinate") if truth == "projective" else ("all",)
-        for statistic, colour in zip(power.STATISTICS, ("C0", "C1"), strict=True):
+        for statistic, colour in zip(power.STATISTICS, ("C0", "C1", "C2"), strict=True):
             for stratum, style in zip(strata, ("-", "--"), strict=False):
+                if statistic == "either" and stratum != "all":
+                    continue
                 p = next(q for q in curve.predictors
                          if (q.statistic, q.truth, q.stratum) == (statistic, truth, stratum))
                 lo, mid, hi = p.auc
@@ -149,8 +153,8 @@ def roc_figure(evidence: Evidence, path: Path) -> None:
         ax.set_ylabel("true-positive rate (failing families flagged)")
         title = "projective at t = 0" if truth == "projective" else "works (reverse diffusion)"
         ax.set_title(f"truth: {title}", fontsize=10)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"C15: ROC of max|cos| and of the locality statistic "
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"C15: ROC of max|cos|, of the locality statistic and of either "
                  f"({curve.families} families, profile {curve.profile}; dots: operating "
                  "points)", fontsize=10)
     atomic.save_figure(path, fig)
