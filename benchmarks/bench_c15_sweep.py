@@ -3,7 +3,9 @@ intervals that a sweep of a given size gives, to size ``projcomp verify``'s prof
 
 For each ``--per-class`` value: the sweep of ``per_class`` families of every class (the
 first ``--sampled`` of each allowed to run the sampling verdict), timed end to end in
-one process (``serial_map``), then every AUC interval of the measurement. Writes
+one process (``serial_map``) in wall and in CPU seconds (the process's own CPU time: on a
+shared machine, close to what the wall time would be on a quiet one, since the sweep runs
+single-threaded), then every AUC interval of the measurement. Writes
 ``benchmarks/results/c15_sweep.{json,md}``. Numbers depend on the machine's load: say
 what else ran when you record them.
 
@@ -25,14 +27,15 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def run(per_class: int, sampled: int) -> dict:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with single_threaded():
         outcomes = power.sweep(per_class, sampled)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     report = power.measure(outcomes, per_class, sampled)
     return {"per_class": per_class, "sampled_per_class": sampled,
             "families": len(outcomes), "seconds": round(seconds, 1),
             "seconds_per_family": round(seconds / len(outcomes), 3),
+            "cpu_seconds": round(cpu, 1),
             "decided_by": report.decided_by,
             "auc": [{"statistic": p.statistic, "truth": p.truth, "stratum": p.stratum,
                      "families": p.families, "auc": p.auc,
@@ -41,14 +44,15 @@ def run(per_class: int, sampled: int) -> dict:
 
 def markdown(rows: list[dict], note: str) -> str:
     lines = ["# C15 sweep: time and AUC intervals", "", note, "",
-             "| per class | families | sampled per class | seconds | s/family | "
+             "| per class | families | sampled per class | wall s | CPU s | wall s/family | "
              "statistic | truth | stratum | AUC [lo, mid, hi] | width |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         for a in r["auc"]:
             lo, mid, hi = a["auc"]
             lines.append(f"| {r['per_class']} | {r['families']} | {r['sampled_per_class']} | "
-                         f"{r['seconds']} | {r['seconds_per_family']} | {a['statistic']} | "
+                         f"{r['seconds']} | {r['cpu_seconds']} | {r['seconds_per_family']} | "
+                         f"{a['statistic']} | "
                          f"{a['truth']} | {a['stratum']} | {mid:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{a['width']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ means in ``[-2, 2]``). The classes (:data:`CLASSES`):
   in the features ``z = A x`` of a Haar rotation (C7), of ``A = D Q`` with ``D``
   block-diagonal (C8), of a shear ``A = I + U`` (``U`` strictly upper triangular,
   entries in ``[-2, 2]``) and of ``A = U diag(σ) Vᵀ`` with ``cond A ≤ 10`` (C9);
-- ``shear, symmetric modes``: THEORY C13's shear family made random — a narrow
+- ``symmetric-mode shear``: THEORY C13's shear family made random — a narrow
   background (sd ``[0.05, 0.2]``) centred at 0 and conditionals whose block is two
   equal modes at ``±v`` (``|v| ∈ [0.3, 0.7]``, sd ``[0.1, 0.2]``), so every mean
   difference is exactly 0 (cosines 0), under a shear as above;
@@ -75,7 +75,7 @@ F64 = torch.float64
 Partition = list[list[int]]
 
 FC_CLASSES = ("coordinate", "orthogonal", "block-orthogonal", "shear",
-              "shear, symmetric modes", "general linear")
+              "symmetric-mode shear", "general linear")
 CLASSES = (*FC_CLASSES, *VIOLATION_KINDS)
 #: Sizes of each FC violation (canonical correlations or shifts in standard deviations,
 #: as in ``strategies.fc_violating_families``), cycled through a kind's families.
@@ -229,7 +229,7 @@ def _feature_map(cls: str, generator: torch.Generator, parts: Partition) -> torc
             sd = MAX_CONDITION ** (_uniform(generator, 0.0, 1.0, len(part)) - 0.5)
             d[idx[:, None], idx[None, :]] = haar_orthogonal(len(part), generator) * sd
         return d @ haar_orthogonal(n, generator)
-    if cls in ("shear", "shear, symmetric modes"):
+    if cls in ("shear", "symmetric-mode shear"):
         upper = torch.triu(_uniform(generator, -SHEAR, SHEAR, n, n), diagonal=1)
         return torch.eye(n, dtype=F64) + upper
     # general linear
@@ -280,7 +280,7 @@ def family(task: Task) -> Family:
     if task.cls not in CLASSES:
         raise ValueError(f"unknown class {task.cls!r}; choose from {', '.join(CLASSES)}")
     generator = torch.Generator().manual_seed(task.seed)
-    parts = _fc_parts(generator, symmetric=task.cls == "shear, symmetric modes")
+    parts = _fc_parts(generator, symmetric=task.cls == "symmetric-mode shear")
     if task.cls in VIOLATION_KINDS:
         return _violated(parts, task.cls, task.size, generator)
     features = parts.family(task.cls)
@@ -296,6 +296,10 @@ def evaluate(task: Task) -> Outcome:
     module-level and of one picklable argument, for any ``Mapper``."""
     fam = family(task)
     report = check_family(fam, seed=task.seed)
+    if report.verdict == "undecided" and not isinstance(report.projective, GapSummary):
+        # every class here has closed forms: an undecided projectivity is a bug, never a
+        # label
+        raise ValueError(f"{fam.name} (seed {task.seed}): projectivity undecided")
     projective = isinstance(report.projective, GapSummary) and bool(report.projective.holds)
     commutation = report.noise_commutation
     gap = commutation.max_gap if isinstance(commutation, NoiseCommutation) else None

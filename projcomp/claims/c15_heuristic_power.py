@@ -15,7 +15,7 @@ points, and the false-negative and false-positive classes by name. As THEORY pre
   it is lower, because non-orthogonal maps move the cosines of projective families
   (false positives by class: ``shear``, ``general linear``);
 - the heuristic is blind to C9: some family with every cosine 0 is projective and its
-  sampling fails (the class ``shear, symmetric modes``).
+  sampling fails (the class ``symmetric-mode shear``).
 
 The sweep's size is the profile's (``projcomp verify --profile``, :data:`SWEEPS`); the
 sweep is ``mapper(evaluate, tasks)``, so :func:`exact` takes any ``numerics.campaigns``
@@ -50,7 +50,6 @@ SWEEPS = {"default": Sweep(per_class=10, sampled_per_class=3),
 # ROC points kept in results.json and the figure per curve (evenly spaced along it, ends
 # kept): a 10,000-family curve has thousands of steps.
 CURVE_POINTS = 101
-BLIND_CLASS = "shear, symmetric modes"
 
 
 @dataclass(frozen=True)
