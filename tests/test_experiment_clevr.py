@@ -1,5 +1,6 @@
-"""``projcomp experiment clevr-lite --quick`` (THEORY §8, C1, C11, C16): the acceptance
-of issue 5 on the quick run (200 images per row, fixed seeds), and its exact parts."""
+"""``projcomp experiment clevr-lite --quick`` (THEORY §9, C1, C11, C16; paper Fig. 3):
+the acceptance of issues 5 and 14 on the quick run (200 images per row, fixed seeds), and
+its exact parts."""
 
 from __future__ import annotations
 
@@ -50,11 +51,40 @@ def test_report_files_and_printed_json(quick):
     for name in ("index.md", "counts.png", *(f"grid_{b}.png" for b in clevr_lite.BACKGROUNDS)):
         assert (out / name).stat().st_size > 0
     text = (out / "index.md").read_text()
-    for needle in ("§8", "C1", "C11", "C16", "Counting rule", "brightness ≥ 0.5"):
+    for needle in ("§9", "C1", "C11", "C16", "Counting rule", "brightness ≥ 0.5", "Fig. 3C"):
         assert needle in text
     rows = printed["rows"]
     assert len(rows) == len(clevr_lite.BACKGROUNDS) * 9
-    assert set(rows[0]) >= {"background", "k", "exact_fraction", "mean_count", "spurious"}
+    assert set(rows[0]) >= {"model", "background", "k", "exact_fraction", "mean_count",
+                            "spurious", "clutter_law", "length_generalization",
+                            "exact_peak_brightness"}
+    assert all(r["model"] == "exact" for r in rows)
+
+
+def test_rows_state_the_clutter_law(quick):
+    """Fig. 3C: background 1–5 objects, conditional ℓ plus 0–4 others; the rows beyond 5
+    objects are the length-generalization rows (and every empty row beyond 1)."""
+    _, doc = quick
+    for r in doc["rows"]:
+        law = r["clutter_law"]
+        assert set(law) == {"background", "conditional"}
+        if r["background"] == "cluttered":
+            assert law["background"].startswith("1..5 objects (uniform count)")
+            assert "plus 0..4 others (uniform count)" in law["conditional"]
+            assert r["length_generalization"] == (r["k"] > 5)
+        if r["background"] == "empty":
+            assert r["length_generalization"] == (r["k"] > 1)
+        if r["background"] == "independent":
+            assert "independently" in law["background"] and not r["length_generalization"]
+
+
+def test_clutter_counts_are_capped_on_small_grids():
+    family = clevr_lite.scene_family(clevr_scene(2, 2), "cluttered", (0,))
+    assert clevr_lite.clutter_law(family) == {
+        "background": "1..4 objects (uniform count) at distinct uniformly random cells among 4",
+        "conditional": "an object at cell 0 plus 0..3 others (uniform count) at distinct "
+                       "uniformly random cells among 3"}
+    assert [clevr_lite.most_objects(p) for p in family.members] == [4, 4]
 
 
 def test_empty_background_counts_match_k(quick):
@@ -73,13 +103,31 @@ def test_bayes_composition_loses_objects_as_k_grows(quick):
     assert f[-1] <= 1 - MATCHES
 
 
-def test_cluttered_background_stays_close_to_empty(quick):
+def test_cluttered_background_up_to_five_objects_and_beyond(quick):
+    """Exact: C[p] keeps the objects whole (peak brightness 1) up to the clutter's 5
+    objects and dims them beyond (the members' counts stop at 5, so only 5 objects' worth
+    of likelihood is left). Sampled: small k matches the empty background; beyond 5
+    objects no sampled object reaches full brightness (both branches are at b ≤ 5/k)."""
     _, doc = quick
     empty, clutter = fractions(doc, "empty"), fractions(doc, "cluttered")
     bayes, control = fractions(doc, "unconditional"), fractions(doc, "independent")
-    assert all(abs(c - e) <= CLOSE for c, e in zip(clutter, empty, strict=True))
     assert all(abs(c - e) <= CLOSE for c, e in zip(control, empty, strict=True))
-    assert clutter[-1] - bayes[-1] >= 1 - 2 * CLOSE
+    rows = {r["k"]: r for r in doc["rows"] if r["background"] == "cluttered"}
+    for k, r in rows.items():
+        if k <= 5:
+            assert r["exact_peak_brightness"] == 1.0
+        else:
+            assert r["exact_peak_brightness"] < 0.2
+            # 5/6 ≈ 0.83 is the brightest branch; 0.9 leaves the counter's noise
+            assert r["brightness"] <= 0.9
+    for k in (1, 2, 3):
+        assert abs(clutter[k - 1] - empty[k - 1]) <= CLOSE
+    assert clutter[2] - bayes[2] >= 1 - 2 * CLOSE
+    for background in ("empty", "independent"):
+        assert all(r["exact_peak_brightness"] == 1.0 for r in doc["rows"]
+                   if r["background"] == background)
+    assert all(r["exact_peak_brightness"] < 0.5 for r in doc["rows"]
+               if r["background"] == "unconditional" and r["k"] >= 2)
 
 
 def test_exact_gaps_where_fc_gives_a_closed_form(quick):

@@ -1,4 +1,4 @@
-"""Length generalization in miniature (THEORY §8; paper Fig. 3, Table 1), exact.
+"""Length generalization in miniature (THEORY §9; paper Fig. 3, Table 1), exact.
 
 Image model: :func:`numerics.laws.scenes.clevr_scene` (3×3 locations, four templates, pixel
 noise 0.1). The conditional "an object at ``ℓ``" is composed over the first ``k``
@@ -8,12 +8,21 @@ locations of ``ORDER`` under four backgrounds (``numerics.laws.scenes`` for the 
   with ``M_ℓ`` = cell ``ℓ`` (C1), so ``C[p⃗]`` is "objects at the ``k`` cells, nothing else".
 - ``unconditional``: the single-object distribution (one object at a uniformly random
   cell) with the same conditionals: Bayes composition (C11), no FC.
-- ``cluttered``: ``CLUTTER``-clutter, 0..3 objects at distinct random cells; conditional
-  ``ℓ``: an object at ``ℓ`` plus 0..3 others at distinct random other cells. FC holds only
-  approximately (drawing without replacement couples the cells; C16).
-- ``independent``: the control: each cell occupied independently with the clutter's
-  rate ``1.5 / 9``; conditional ``ℓ``: ``ℓ`` occupied, the others as in the background.
-  FC holds exactly, and ``C[p⃗]`` is "objects at the ``k`` cells plus independent clutter".
+- ``cluttered``: the paper's Fig. 3C clutter. Background: 1–5 objects (count uniform) at
+  distinct uniformly random cells; conditional ``ℓ``: an object at ``ℓ`` plus 0–4 others
+  (count uniform) at distinct uniformly random other cells. FC holds only approximately
+  (drawing without replacement couples the cells; C16). Every member shows at most 5
+  objects, so the rows k > 5 ask for more objects than any member ever shows: the
+  length-generalization rows. (On grids of fewer than 6 cells the counts are capped at the
+  free cells; the experiment's 3×3 grid needs no cap.)
+- ``independent``: the control: each cell occupied independently with the cluttered
+  background's per-cell rate ``E[m] / L = 3 / 9``; conditional ``ℓ``: ``ℓ`` occupied, the
+  others as in the background. FC holds exactly, and ``C[p⃗]`` is "objects at the ``k``
+  cells plus independent clutter".
+
+Every row records the count laws it used (:func:`count_law`, read off the members) and
+the model whose scores were sampled (``"exact"`` here; a learned model's rows can sit
+beside them with their own ``model``).
 
 Sampling: DPM-Solver++(2M) (``numerics.sampling.samplers``) with ``STOCHASTIC_STEPS`` SDE steps
 down to ``σ = SIGMA_SWITCH``, then ODE steps, on the exact composed noisy scores
@@ -54,7 +63,14 @@ Tensor = torch.Tensor
 BACKGROUNDS = ("empty", "unconditional", "cluttered", "independent")
 # centre, corners, then edges: requested cells are spread over the grid for every k
 ORDER = (4, 0, 8, 2, 6, 1, 7, 3, 5)
-CLUTTER = 3
+# Fig. 3C: the background holds BACKGROUND_OBJECTS = 1..5 objects, a conditional its
+# object plus OTHERS = 0..4 others (uniform counts, distinct uniformly random cells).
+BACKGROUND_OBJECTS = (1, 5)
+OTHERS = (0, 4)
+MODEL = "exact"
+# Brightness grid of the exact peak (:func:`peak_brightness`): steps of 0.005 resolve 1/k
+# for every k ≤ 9 to within 5 %.
+PEAK_GRID = torch.linspace(0.0, 1.3, 261, dtype=torch.float64)
 STOCHASTIC_STEPS = 10
 SIGMA_SWITCH = 7.0
 SIGMA_MIN = 0.01
@@ -75,9 +91,15 @@ FULL = Config(images=1000, ode_steps=100)
 QUICK = Config(images=200, ode_steps=30)
 
 
+def clutter_counts(bounds: tuple[int, int], free: int) -> Tensor:
+    """Counts uniform on ``bounds`` (inclusive), capped at the ``free`` cells available."""
+    least, most = bounds
+    return uniform_counts(min(most, free), least=min(least, free))
+
+
 def clutter_rate(scene: Scene) -> float:
-    """Per-cell occupancy of the cluttered background: ``E[m] / L`` with ``m ~ U{0..3}``."""
-    return CLUTTER / 2 / scene.locations
+    """Per-cell occupancy of the cluttered background: ``E[m] / L``, ``m ~ U{1..5}``."""
+    return SceneLaw(scene, (), clutter_counts(BACKGROUND_OBJECTS, scene.locations)).free_rate
 
 
 def scene_family(scene: Scene, background: str, cells: tuple[int, ...]) -> Family:
@@ -87,7 +109,8 @@ def scene_family(scene: Scene, background: str, cells: tuple[int, ...]) -> Famil
     bg_extra, cond_extra = {
         "empty": ((1.0,), (1.0,)),
         "unconditional": ((0.0, 1.0), (1.0,)),
-        "cluttered": (uniform_counts(CLUTTER), uniform_counts(CLUTTER)),
+        "cluttered": (clutter_counts(BACKGROUND_OBJECTS, scene.locations),
+                      clutter_counts(OTHERS, free)),
         "independent": (binomial_counts(scene.locations, rate), binomial_counts(free, rate)),
     }[background]
     conditionals = tuple(SceneLaw(scene, [c], cond_extra) for c in cells)
@@ -186,9 +209,81 @@ def count_row(scene: Scene, x: Tensor, cells: tuple[int, ...]) -> dict[str, floa
     }
 
 
+def count_law(law: SceneLaw) -> str:
+    """The law's occupancy in words, read off its parameters: the required cells, then the
+    law of the number of others (independent cells when it is binomial)."""
+    required = f"an object at cell {law.required[0]}" if len(law.required) == 1 else (
+        f"objects at cells {list(law.required)}" if law.required else "")
+    support = [m for m, w in enumerate(law.extra.tolist()) if w > 0]
+    free = int(law.free.sum())
+    if support == [0]:
+        others = "no other objects" if required else "no objects"
+    elif law.is_product:
+        others = (f"each free cell occupied independently with probability "
+                  f"{law.free_rate:.4g}")
+    else:
+        weights = law.extra[support]
+        noun = "others" if required else "objects"
+        if len(support) == 1:
+            count = f"{support[0]} {noun[:-1] if support[0] == 1 else noun}"
+        else:
+            shape = "uniform" if bool(torch.allclose(weights, weights[0].expand_as(weights))) \
+                else "non-uniform"
+            count = f"{support[0]}..{support[-1]} {noun} ({shape} count)"
+        others = f"{count} at distinct uniformly random cells among {free}"
+    return f"{required} plus {others}" if required else others
+
+
+def most_objects(law: SceneLaw) -> int:
+    """The most objects an image of the law shows: required cells plus the largest count."""
+    support = [m for m, w in enumerate(law.extra.tolist()) if w > 0]
+    return len(law.required) + support[-1]
+
+
+def clutter_law(family: Family) -> dict[str, str]:
+    """What a row's members draw (:func:`count_law`): the background and the first
+    conditional (the others differ only in their required cell)."""
+    return {"background": count_law(family.background),
+            "conditional": count_law(family.conditionals[0])}
+
+
+def peak_brightness(family: Family, cells: tuple[int, ...]) -> float:
+    """The brightness ``b`` in ``PEAK_GRID`` that maximizes ``log C[p⃗]`` (exact, up to its
+    constant) along the images whose requested ``cells`` hold the first template at
+    brightness ``b`` and whose other cells are empty: 1 where the composition keeps the
+    objects whole (FC), near ``1/k`` where it dims them (Bayes composition, C11)."""
+    scene = family.background.scene
+    objects = torch.zeros(scene.locations, scene.cell_dim, dtype=torch.float64)
+    objects[list(cells)] = scene.templates[0].to(torch.float64)
+    log_density = compose(family).log_prob(scene.join(PEAK_GRID[:, None, None] * objects))
+    return float(PEAK_GRID[int(log_density.argmax())])
+
+
+def exact_row(scene: Scene, background: str, family: Family, cells: tuple[int, ...],
+              x: Tensor, config: Config) -> dict[str, Any]:
+    """One results row for images ``x (N, n)`` sampled with the exact composed scores:
+    the counts (:func:`count_row`), the clutter law, whether it is a length-generalization
+    row (more objects requested than any member shows) and the exact evidence: the peak
+    brightness of ``C[p⃗]`` (:func:`peak_brightness`), and the projective gap and exact
+    draws where FC gives ``C[p⃗]`` in closed form."""
+    k = len(cells)
+    shown = max(most_objects(p) for p in family.members)
+    row = {"model": MODEL, "background": background, "k": k, **count_row(scene, x, cells),
+           "clutter_law": clutter_law(family), "most_objects_per_member": shown,
+           "length_generalization": k > shown}
+    target = closed_form(family)
+    row["exact_gap"] = exact_projective_gap(family)
+    row["exact_peak_brightness"] = peak_brightness(family, cells)
+    row["exact_draws_fraction"] = None if target is None else count_row(
+        scene, target.sample(config.images, torch.Generator().manual_seed(k)),
+        cells)["exact_fraction"]
+    return row
+
+
 def run(config: Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Every (background, k) row; ``images`` keeps ``config.shown`` sampled images per row
-    (``(shown, n)`` tensors keyed by ``(background, k)``) for the figures."""
+    """Every (background, k) row with the exact composed scores; ``images`` keeps
+    ``config.shown`` sampled images per row (``(shown, n)`` tensors keyed by
+    ``(background, k)``) for the figures."""
     scene = clevr_scene()
     rows, images, violations = [], {}, {}
     for b_index, background in enumerate(BACKGROUNDS):
@@ -197,12 +292,7 @@ def run(config: Config, progress: Callable[[str], None] | None = None) -> dict[s
             cells = ORDER[:k]
             family = scene_family(scene, background, cells)
             x = sample_composition(family, config, seed=config.seed + 100 * b_index + k)
-            row = {"background": background, "k": k, **count_row(scene, x, cells)}
-            target = closed_form(family)
-            row["exact_gap"] = exact_projective_gap(family)
-            row["exact_draws_fraction"] = None if target is None else count_row(
-                scene, target.sample(config.images, torch.Generator().manual_seed(k)),
-                cells)["exact_fraction"]
+            row = exact_row(scene, background, family, cells, x, config)
             rows.append(row)
             images[background, k] = x[:config.shown]
             if progress is not None:

@@ -164,9 +164,14 @@ def clevr_scene(rows: int = 3, cols: int = 3, noise: float = 0.1) -> Scene:
     return Scene(rows, cols, cell, 3, torch.stack(templates), tuple(names), noise)
 
 
-def uniform_counts(most: int, dtype: torch.dtype = DEFAULT_DTYPE) -> Tensor:
-    """``w`` of a number of extra objects uniform on ``0..most``: ``(most + 1,)``."""
-    return torch.full((most + 1,), 1.0 / (most + 1), dtype=dtype)
+def uniform_counts(most: int, dtype: torch.dtype = DEFAULT_DTYPE, *, least: int = 0) -> Tensor:
+    """``w`` of a number of extra objects uniform on ``least..most``: ``(most + 1,)``, zero
+    below ``least`` (the paper's Fig. 3C background holds 1–5 objects: ``least = 1``)."""
+    if not 0 <= least <= most:
+        raise ValueError(f"need 0 <= least <= most, got least={least}, most={most}")
+    w = torch.zeros(most + 1, dtype=dtype)
+    w[least:] = 1.0 / (most + 1 - least)
+    return w
 
 
 def binomial_counts(free: int, rate: float, dtype: torch.dtype = DEFAULT_DTYPE) -> Tensor:

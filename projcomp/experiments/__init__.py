@@ -1,4 +1,4 @@
-"""``projcomp experiment NAME``: the paper's experiments in miniature (THEORY §8).
+"""``projcomp experiment NAME``: the paper's experiments in miniature (THEORY §9).
 
 Each experiment module has ``run(out: Path, quick: bool) -> dict`` (``quick``: a smaller
 run, under 2 minutes on 2 cores, for tests and a first look): it computes, writes
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # name on the command line -> module under projcomp.experiments
-EXPERIMENTS = {"clevr-lite": "clevr_lite", "colours": "colours"}
+EXPERIMENTS = {"clevr-lite": "clevr_lite", "colours": "colours", "fig12": "fig12"}
 
 
 def run(name: str, out: Path, quick: bool = False) -> dict[str, Any]:
