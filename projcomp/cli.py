@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report folder (default reports/counterexamples)")
     search.set_defaults(run=_run_counterexamples)
     experiment = commands.add_parser("experiment",
-                                     help="the paper's experiments in miniature (THEORY §8)")
+                                     help="the paper's experiments in miniature (paper Figs. 3, 5 and 12)")
     experiment.add_argument("name", choices=sorted(EXPERIMENTS))
     experiment.add_argument("--quick", action="store_true",
                             help="a smaller run (under 2 minutes on 2 cores)")
