@@ -9,7 +9,12 @@ Table 1, "EDM"): with ``σ = s_t / a_t`` and ``x̃ = x / a_t`` (``x̃ = x_0 + σ
     c_out = σ σ_d / sqrt(σ² + σ_d²),   c_in = 1 / sqrt(σ² + σ_d²),   c_noise = log(σ) / 4,
 
 so that ``F``'s input and target have unit variance at every noise level (``σ_d``: the
-data's standard deviation per pixel). The VP coefficients are computed in torch from
+data's standard deviation per pixel). Each ``F`` ends with a per-noise-level gain times its
+input, ``F = F_net + g(σ) c_in x̃``: the posterior mean of the pixel noise is linear,
+``E[x_0 | x̃] = (v x̃ + σ² m(x̃)) / (v + σ²)`` for pixel variance ``v`` and template
+posterior mean ``m``, and a network narrower than the image could not pass ``n``
+independent pixels through (measured: without it the relative score error of the empty
+scene stayed at 0.65 at σ = 0.05). The VP coefficients are computed in torch from
 ``beta_min``/``beta_max`` (:class:`numerics.laws.processes.VP`). A *label* picks the law:
 ``LABELS`` below; a network built with ``label=j`` uses it whenever ``forward`` gets none,
 so one weights file serves every member of a family spec (``config: {"label": j}``).
@@ -110,6 +115,14 @@ def fourier_features(noise: Tensor, width: int) -> Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
+def zero_linear(width: int, out: int) -> nn.Linear:
+    """A linear layer that starts at 0 (the net starts as the skip connection alone)."""
+    layer = nn.Linear(width, out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class GlobalMLP(Preconditioned):
     """A residual MLP over the whole image (module docstring): ``width`` hidden units,
     ``blocks`` residual blocks ``h + W₂ SiLU(W₁ LN(h) + emb)``."""
@@ -125,13 +138,15 @@ class GlobalMLP(Preconditioned):
         self.out = nn.Linear(width, self.dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.gain = zero_linear(width, 1)
 
     def inner(self, x: Tensor, noise: Tensor, label: Tensor) -> Tensor:
-        emb = self.embed_noise(fourier_features(noise, 32)) + self.embed_label(label)
+        level = self.embed_noise(fourier_features(noise, 32))
+        emb = level + self.embed_label(label)
         h = self.inp(x)
         for norm, first, second in zip(self.norms, self.first, self.second, strict=True):
             h = h + second(torch.nn.functional.silu(first(norm(h)) + emb))
-        return self.out(torch.nn.functional.silu(h))
+        return self.out(torch.nn.functional.silu(h)) + self.gain(level) * x
 
 
 class LocalCNN(Preconditioned):
@@ -156,6 +171,7 @@ class LocalCNN(Preconditioned):
         self.out = nn.Conv2d(width, self.channels * self.cell * self.cell, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.gain = zero_linear(width, 1)
 
     def inner(self, x: Tensor, noise: Tensor, label: Tensor) -> Tensor:
         n, c, r, q, p = x.shape[0], self.channels, self.rows, self.cols, self.cell
@@ -165,13 +181,14 @@ class LocalCNN(Preconditioned):
         rows = torch.nonzero(cell >= 0)[:, 0]
         mask[rows, cell[rows]] = 1.0
         mask = mask.reshape(n, 1, r, 1, q, 1).expand(n, 1, r, p, q, p).reshape(n, 1, r * p, q * p)
-        emb = self.embed_noise(fourier_features(noise, 32)) + self.embed_kind(self.kinds[label])
+        level = self.embed_noise(fourier_features(noise, 32))
+        emb = level + self.embed_kind(self.kinds[label])
         h = self.inp(torch.cat([image, mask], dim=1))                      # (N, W, r, q)
         for norm, first, second in zip(self.norms, self.first, self.second, strict=True):
             h = h + second(torch.nn.functional.silu(first(norm(h)) + emb[:, :, None, None]))
         out = self.out(torch.nn.functional.silu(h))                        # (N, c·p·p, r, q)
         out = out.reshape(n, c, p, p, r, q).permute(0, 1, 4, 2, 5, 3)      # (N, c, r, p, q, p)
-        return out.reshape(n, self.dim)
+        return out.reshape(n, self.dim) + self.gain(level) * x
 
 
 ARCHITECTURES = {"mlp": GlobalMLP, "cnn": LocalCNN}
