@@ -76,8 +76,8 @@ QUICK_ARCHITECTURES = (
     Architecture("cnn", {"width": 64, "blocks": 2}, Recipe(steps=600, batch=256)),
 )
 FULL_ARCHITECTURES = (
-    Architecture("mlp", {"width": 512, "blocks": 3}, Recipe(steps=4000, batch=512)),
-    Architecture("cnn", {"width": 128, "blocks": 3}, Recipe(steps=4000, batch=512)),
+    Architecture("mlp", {"width": 384, "blocks": 3}, Recipe(steps=3000, batch=512)),
+    Architecture("cnn", {"width": 96, "blocks": 3}, Recipe(steps=3000, batch=512)),
 )
 
 

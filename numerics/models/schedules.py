@@ -42,7 +42,7 @@ class DiscreteSchedule(ForwardProcess):
         return f"DiscreteSchedule(N={len(self.alphas_cumprod)})"
 
     def _abar(self, t: float) -> float:
-        i = min(int(math.floor(t)), len(self.alphas_cumprod) - 2)
+        i = min(math.floor(t), len(self.alphas_cumprod) - 2)
         w = t - i
         return (1.0 - w) * float(self.alphas_cumprod[i]) + w * float(self.alphas_cumprod[i + 1])
 
