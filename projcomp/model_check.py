@@ -10,6 +10,7 @@ import json
 from numerics.checks.models import MODEL_SAMPLERS, ModelCheckReport, check_model_family
 from numerics.models.family import ModelFamily
 from numerics.records import to_json
+from numerics.threads import single_threaded
 from projcomp.spec import SpecError
 
 
@@ -23,8 +24,9 @@ def run(family: ModelFamily, args: argparse.Namespace) -> int:
     if args.sampler not in MODEL_SAMPLERS:
         raise SpecError("--sampler", f"{args.sampler} needs densities; a family with model "
                                      f"members runs {', '.join(MODEL_SAMPLERS)}")
-    report = check_model_family(family, seed=args.seed, samples=args.samples,
-                                steps=args.steps, sampler=args.sampler, device=args.device)
+    with single_threaded():
+        report = check_model_family(family, seed=args.seed, samples=args.samples,
+                                    steps=args.steps, sampler=args.sampler, device=args.device)
     doc = to_json(report)
     try:
         text = json.dumps(doc, indent=2, allow_nan=False)

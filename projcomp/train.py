@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from numerics.experiments import clevr_learned, clevr_lite
 from numerics.laws.processes import VP
 from numerics.laws.scenes import clevr_scene
@@ -85,7 +83,7 @@ def write_checkpoint(out: Path, arch: clevr_learned.Architecture, network: Preco
            "labels": [dataclasses.asdict(lab) for lab in labels(scene.locations)],
            "recipe": dataclasses.asdict(arch.recipe), "losses": log.losses,
            "loss_every": log.every, "parameters": log.parameters, "seconds": log.seconds,
-           "threads": torch.get_num_threads()}
+           "threads": arch.recipe.threads}
     atomic.write_json(out / f"{arch.name}.json", doc)
     atomic.write_json(out / f"{arch.name}_empty_k3.json", family_spec(arch.name, config, 3))
     return doc

@@ -105,3 +105,21 @@ def test_train_is_deterministic():
     nets = [clevr_learned.train_architecture(arch, SCENE, PROCESS)[0] for _ in range(2)]
     for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_local_cnn_conditions_each_cell_locally():
+    """Under "object at 4" every cell but 4 is computed exactly as under the empty scene
+    (random weights: nothing learned makes it so)."""
+    torch.manual_seed(0)
+    net = build("cnn", width=16, blocks=2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    scene = clevr_scene()
+    x, t = torch.randn(4, scene.dim), torch.full((4,), 0.3)
+    with torch.no_grad():
+        at = net(x, t, torch.full((4,), label_index(9, "at", 4)))
+        empty = net(x, t, torch.full((4,), label_index(9, "empty")))
+    moved = scene.split(at - empty).abs().amax((0, 2))
+    assert float(moved[4]) > 0.01
+    assert float(torch.cat([moved[:4], moved[5:]]).max()) == 0.0

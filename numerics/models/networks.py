@@ -25,10 +25,10 @@ so one weights file serves every member of a family spec (``config: {"label": j}
 - :class:`LocalCNN` ("cnn"): ``F`` sees, for each cell, a window of ``cell + 2·margin``
   pixels centred on it (the cell and ``margin`` pixels of each neighbour): a convolution
   of that kernel with stride ``cell``, then per-cell (1×1) residual layers conditioned on
-  the noise level and the label's *kind*, then a linear map back to the cell's pixels.
-  The requested location enters as a fourth input channel (1 on the requested cell), so
-  a cell's output depends on its neighbourhood only: the receptive field is local
-  (THEORY §8, C20). The unconditional single-object law is not local — whether a cell
+  the noise level, the label's background kind and a per-cell flag "object requested
+  here", then a linear map back to the cell's pixels. A cell's output depends on its
+  neighbourhood and its own flag only: the receptive field is local (THEORY §8, C20),
+  and the conditioning too. The unconditional single-object law is not local — whether a cell
   holds the one object depends on every other cell — which is what this net cannot
   represent.
 """
@@ -151,21 +151,28 @@ class GlobalMLP(Preconditioned):
 
 class LocalCNN(Preconditioned):
     """Per-cell features from a ``(cell + 2 margin)``-pixel window (module docstring):
-    ``width`` channels, ``blocks`` residual 1×1 blocks conditioned on noise and kind."""
+    ``width`` channels, ``blocks`` residual 1×1 blocks conditioned per cell on the noise
+    level, the label's background kind and whether the label requests an object in that
+    cell."""
 
     def __init__(self, *, width: int = 128, blocks: int = 3, margin: int = 2,
                  **geometry) -> None:
         super().__init__(**geometry)
         self.margin = margin
-        kinds = torch.tensor([KINDS.index(lab.kind) for lab in self.table])
+        background = {"at": "empty", "clutter-at": "clutter"}
+        kinds = torch.tensor([KINDS.index(background.get(lab.kind, lab.kind))
+                              for lab in self.table])
         cells = torch.tensor([-1 if lab.cell is None else lab.cell for lab in self.table])
         self.register_buffer("kinds", kinds, persistent=False)
         self.register_buffer("cells", cells, persistent=False)
         self.embed_noise = nn.Sequential(nn.Linear(32, width), nn.SiLU(), nn.Linear(width, width))
         self.embed_kind = nn.Embedding(len(KINDS), width)
+        self.embed_requested = nn.Parameter(torch.zeros(width))
         k = self.cell + 2 * margin
-        self.inp = nn.Conv2d(self.channels + 1, width, k, stride=self.cell, padding=margin)
-        self.norms = nn.ModuleList(nn.GroupNorm(1, width) for _ in range(blocks))
+        self.inp = nn.Conv2d(self.channels, width, k, stride=self.cell, padding=margin)
+        # LayerNorm over the channels of each cell (a GroupNorm over the image would
+        # couple the cells through its statistics)
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(blocks))
         self.first = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(blocks))
         self.second = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(blocks))
         self.out = nn.Conv2d(width, self.channels * self.cell * self.cell, 1)
@@ -174,18 +181,23 @@ class LocalCNN(Preconditioned):
         self.gain = zero_linear(width, 1)
 
     def inner(self, x: Tensor, noise: Tensor, label: Tensor) -> Tensor:
+        """Each cell's output depends on its window's pixels, the noise level, the label's
+        background kind ("object at ℓ" has the empty scene's, "ℓ plus clutter" the
+        clutter's) and the flag "an object is requested here": under "object at ℓ" every
+        cell but ℓ is computed exactly as under the empty scene, so the learned score
+        differences are local by construction (FC in the networks, C19/C20)."""
         n, c, r, q, p = x.shape[0], self.channels, self.rows, self.cols, self.cell
         image = x.reshape(n, c, r * p, q * p)
-        cell = self.cells[label]
-        mask = torch.zeros(n, r * q, dtype=x.dtype, device=x.device)
-        rows = torch.nonzero(cell >= 0)[:, 0]
-        mask[rows, cell[rows]] = 1.0
-        mask = mask.reshape(n, 1, r, 1, q, 1).expand(n, 1, r, p, q, p).reshape(n, 1, r * p, q * p)
+        requested = (self.cells[label][:, None] ==
+                     torch.arange(r * q, device=x.device)).to(x.dtype)       # (N, L)
         level = self.embed_noise(fourier_features(noise, 32))
-        emb = level + self.embed_kind(self.kinds[label])
-        h = self.inp(torch.cat([image, mask], dim=1))                      # (N, W, r, q)
+        emb = (level + self.embed_kind(self.kinds[label]))[:, :, None] \
+            + self.embed_requested[None, :, None] * requested[:, None, :]   # (N, W, L)
+        emb = emb.reshape(n, -1, r, q)
+        h = self.inp(image)                                                 # (N, W, r, q)
         for norm, first, second in zip(self.norms, self.first, self.second, strict=True):
-            h = h + second(torch.nn.functional.silu(first(norm(h)) + emb[:, :, None, None]))
+            normed = norm(h.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            h = h + second(torch.nn.functional.silu(first(normed) + emb))
         out = self.out(torch.nn.functional.silu(h))                        # (N, c·p·p, r, q)
         out = out.reshape(n, c, p, p, r, q).permute(0, 1, 4, 2, 5, 3)      # (N, c, r, p, q, p)
         return out.reshape(n, self.dim) + self.gain(level) * x

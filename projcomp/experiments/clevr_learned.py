@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 from numerics.experiments import clevr_learned, clevr_lite
 from numerics.laws.scenes import Scene
 from numerics.models.networks import Preconditioned
+from numerics.threads import single_threaded
 from projcomp import atomic, train
 from projcomp.experiments.clevr_lite import counting_rule
 
@@ -38,24 +39,33 @@ def networks(quick: bool, folder: Path | None = None) -> tuple[dict[str, Precond
     return {n: train.load(folder, n) for n in names}, docs
 
 
-def run(out: Path, quick: bool, folder: Path | None = None) -> dict[str, Any]:
-    """Learned and exact rows (``clevr_lite.QUICK`` or ``FULL`` sampling), written to ``out``."""
+def run(out: Path, quick: bool, folder: Path | None = None,
+        config: clevr_lite.Config | None = None,
+        backgrounds: tuple[str, ...] = clevr_learned.BACKGROUNDS,
+        ks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Learned and exact rows, written to ``out``: the ``quick`` or full models (from
+    ``folder``, default ``train.CHECKPOINTS``), sampled with ``config`` (default
+    ``clevr_lite.QUICK`` or ``FULL``), for ``backgrounds`` and ``ks`` (default 1..9)."""
     nets, checkpoints = networks(quick, folder)
-    config = clevr_lite.QUICK if quick else clevr_lite.FULL
+    if config is None:
+        config = clevr_lite.QUICK if quick else clevr_lite.FULL
     start = time.perf_counter()
-    result = clevr_learned.run(nets, config, progress=lambda line: print(
-        line, file=sys.stderr, flush=True))
+    with single_threaded():
+        result = clevr_learned.run(nets, config, backgrounds, ks, progress=lambda line: print(
+            line, file=sys.stderr, flush=True))
     seconds = time.perf_counter() - start
     scene: Scene = result["scene"]
     models = ["exact", *nets]
-    for background in clevr_learned.BACKGROUNDS:
+    for background in backgrounds:
         for model in models:
             grid_figure(scene, result["images"], background, model,
                         out / f"grid_{background}_{model}.png")
-    counts_figure(result["rows"], models, out / "counts.png")
+    counts_figure(result["rows"], models, backgrounds, out / "counts.png")
     errors_figure(result["score_errors"], out / "errors.png")
     doc = {
         "experiment": "clevr-lite", "models": models, "quick": quick,
+        "backgrounds": list(backgrounds),
+        "trained": "quick recipe" if quick else "full recipe",
         "config": {"images_per_row": config.images, "ode_steps": config.ode_steps,
                    "stochastic_steps": clevr_lite.STOCHASTIC_STEPS, "seed": config.seed},
         "works_threshold": clevr_learned.WORKS,
@@ -88,11 +98,12 @@ def grid_figure(scene: Scene, images: dict, background: str, model: str, path: P
     atomic.save_figure(path, fig)
 
 
-def counts_figure(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
+def counts_figure(rows: list[dict[str, Any]], models: list[str], backgrounds: tuple[str, ...],
+                  path: Path) -> None:
     """Exact fraction and brightness against ``k``, one panel per background."""
-    fig, axes = plt.subplots(2, len(clevr_learned.BACKGROUNDS), figsize=(12, 6.4),
+    fig, axes = plt.subplots(2, len(backgrounds), figsize=(4 * len(backgrounds), 6.4),
                              squeeze=False)
-    for col, background in enumerate(clevr_learned.BACKGROUNDS):
+    for col, background in enumerate(backgrounds):
         for model in models:
             mine = [r for r in rows if r["background"] == background and r["model"] == model]
             ks = [r["k"] for r in mine]
@@ -134,8 +145,10 @@ def errors_figure(errors: list[dict[str, Any]], path: Path) -> None:
 def markdown(doc: dict[str, Any]) -> str:
     """``index.md``: set-up, training, one table per background, the attribution."""
     lines = ["# Length generalization with learned scores (clevr-lite)", "",
-             f"{'Quick run' if doc['quick'] else 'Full run'}: "
-             f"{doc['config']['images_per_row']} images per row, {doc['seconds']:.0f} s "
+             f"Models trained with the {doc['trained']}; "
+             f"{doc['config']['images_per_row']} images per row, "
+             f"{doc['config']['stochastic_steps']} SDE + {doc['config']['ode_steps']} ODE "
+             f"steps (DPM-Solver++(2M), as the exact experiment); {doc['seconds']:.0f} s "
              "(sampling and score errors). Issue 12; THEORY §8, C20.", "",
              "## Training", "", "| model | parameters | steps | batch | final loss | seconds "
              "| threads |", "|---|---|---|---|---|---|---|"]
@@ -148,7 +161,7 @@ def markdown(doc: dict[str, Any]) -> str:
               "`theory` when the exact composition fails too, `learning` when the exact one "
               "works and the learned one does not.", "", "![counts](counts.png)", "",
               "![errors](errors.png)", ""]
-    for background in clevr_learned.BACKGROUNDS:
+    for background in doc["backgrounds"]:
         lines += [f"## {background} background", "",
                   "| k | model | exact fraction | mean count | spurious | brightness | "
                   "attribution | OOD score error (σ = 0.1 / 0.5 / 2) |",
