@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from numerics.checks.report import CheckReport
 from numerics.laws.family import Family
+from numerics.models.family import ModelFamily
 from numerics.records import to_json
 from numerics.sampling.section import (
     DEFAULT_SAMPLER,
@@ -32,10 +33,12 @@ from numerics.sampling.section import (
     SAMPLERS,
     SamplingOptions,
 )
+from projcomp import model_check
 from projcomp.experiments import EXPERIMENTS
+from projcomp.model_spec import load_spec
 from projcomp.profiles import PROFILES
 from projcomp.render import render_check
-from projcomp.spec import Limits, SpecError, family_to_dict, load_family
+from projcomp.spec import Limits, SpecError, family_to_dict
 from theory.catalogue import CLAIMS
 
 # `projcomp counterexamples` searches counterexamples to the negative claims.
@@ -110,14 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report folder (default reports/counterexamples)")
     search.set_defaults(run=_run_counterexamples)
     experiment = commands.add_parser("experiment",
-                                     help="the paper's experiments in miniature (paper Figs. 3, 5 and 12)")
+                                     help="the paper's experiments in miniature (Figs. 3, 5, 12)")
     experiment.add_argument("name", choices=sorted(EXPERIMENTS))
     experiment.add_argument("--quick", action="store_true",
                             help="a smaller run (under 2 minutes on 2 cores)")
     experiment.add_argument("--json", action="store_true", help="print results.json")
     experiment.add_argument("--out", type=Path,
                             help="report folder (default reports/experiments/NAME)")
+    experiment.add_argument("--models", choices=("exact", "learned", "both"), default="exact",
+                            help="clevr-lite: exact scores (default), learned ones (rows "
+                                 "under OUT/learned, trained first if no checkpoint), or both")
     experiment.set_defaults(run=_run_experiment)
+    trainer = commands.add_parser("train", help="train learned score models (issue 12)")
+    trainer.add_argument("name", choices=["clevr-lite"])
+    trainer.add_argument("--quick", action="store_true",
+                         help="the small recipe (about 3 minutes on 2 cores)")
+    trainer.add_argument("--arch", choices=("mlp", "cnn", "both"), default="both",
+                         help="architecture: global MLP, local CNN or both (default)")
+    trainer.add_argument("--out", type=Path,
+                         help="checkpoint folder (default models/clevr-lite[-quick])")
+    trainer.set_defaults(run=_run_train)
     return parser
 
 
@@ -172,7 +187,9 @@ def _run_check(args: argparse.Namespace) -> int:
     limits = dataclasses.replace(Limits(), **dict(args.limit))
     phase = _Phase("reading the spec")
     with _deadline(args.timeout, phase), _progress(phase):
-        family = load_family(args.family, limits)
+        family = load_spec(args.family, limits)
+        if isinstance(family, ModelFamily):  # learned members (issue 12)
+            return model_check.run(family, args)
         phase.enter("checking the family (FC, projective gaps, noise commutation"
                     + (", sampling)" if sampling else ")"))
         report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
@@ -309,11 +326,32 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from projcomp import experiments
 
     out = args.out if args.out is not None else Path("reports/experiments") / args.name
-    results = experiments.run(args.name, out, quick=args.quick)
+    if args.models != "exact":
+        if args.name != "clevr-lite":
+            raise UsageError(f"--models {args.models}: only clevr-lite has learned models")
+        from projcomp.experiments import clevr_learned
+
+        if args.models == "both":
+            experiments.run(args.name, out, quick=args.quick)
+        results = clevr_learned.run(out / "learned", quick=args.quick)
+        out = out / "learned"
+    else:
+        results = experiments.run(args.name, out, quick=args.quick)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"report: {out / 'index.md'}")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from projcomp import train
+
+    out = args.out if args.out is not None else train.CHECKPOINTS[args.quick]
+    names = ("mlp", "cnn") if args.arch == "both" else (args.arch,)
+    for name, doc in train.train(out, args.quick, names).items():
+        print(f"{name}: {doc['parameters']} parameters, final loss {doc['losses'][-1]:.4f}, "
+              f"{doc['seconds']:.0f} s -> {out / doc['weights']}")
     return 0
 
 

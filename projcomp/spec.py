@@ -432,8 +432,18 @@ def _pushforward(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
     return base.pushforward(matrix, offset)
 
 
+def _model(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+    """A learned member has no density: projcomp.model_spec reads the background and
+    conditionals of a model family; anywhere else (inside a product, as a base, in a
+    family read by ``load_family``) it is an error."""
+    raise SpecError(path, "a model member is allowed only as the background or a "
+                          "conditional of a spec read by `projcomp check` "
+                          "(projcomp.model_spec.load_spec)")
+
+
 _BUILDERS: dict[str, Callable[[dict[str, Any], str, int | None], Distribution]] = {
     "gaussian": _gaussian, "gmm": _gmm, "product": _product, "pushforward": _pushforward,
+    "model": _model,
 }
 
 

@@ -205,7 +205,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("doc, message", [
     (mutated("conditionals[1].base.type", "foo"),
-     "unknown distribution type 'foo' (expected gaussian, gmm, product, pushforward)"),
+     "unknown distribution type 'foo' (expected gaussian, gmm, product, pushforward, model)"),
     (mutated("conditionals[0].blocks[0].dist.cov", NOT_PD),
      "not positive definite (smallest eigenvalue -1)"),
     (mutated("weights", [1.0, 1.0, 1.0]), "weights: 3 entries for 2 conditionals"),

@@ -1,0 +1,68 @@
+"""Benchmark of ``projcomp train clevr-lite`` (issue 12): wall and CPU time per
+architecture, quick recipe by default (``--full`` for the full one).
+
+The issue asks ``--quick`` to finish in ≤ 3 minutes and the full recipe in ≤ 30 minutes
+on 2 CPU cores. Each architecture is trained in a child process (``projcomp train
+clevr-lite --arch NAME``) so that its wall time, user + system CPU time and peak memory
+are its own; the load average before and after is recorded, since on a shared machine
+wall time measures the neighbours too. Results: ``benchmarks/results/train.json`` and
+``train.md``. Run: ``python benchmarks/bench_train.py [--full]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(name: str, quick: bool, out: Path) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "projcomp.cli", "train", "clevr-lite", "--arch", name,
+               "--out", str(out), *(["--quick"] if quick else [])]
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    doc = json.loads((out / f"{name}.json").read_text())
+    return {"arch": name, "wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "peak_rss_mib": after.ru_maxrss / 1024, "parameters": doc["parameters"],
+            "steps": doc["recipe"]["steps"], "batch": doc["recipe"]["batch"],
+            "final_loss": doc["losses"][-1], "load_before": load,
+            "load_after": os.getloadavg()[0]}
+
+
+def main() -> None:
+    quick = "--full" not in sys.argv
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [measure(name, quick, Path(tmp)) for name in ("mlp", "cnn")]
+    total = sum(r["wall_s"] for r in rows)
+    doc = {"recipe": "quick" if quick else "full", "cores": os.cpu_count(), "rows": rows,
+           "total_wall_s": total,
+           "budget_s": 180 if quick else 1800, "within_budget": total <= (180 if quick else 1800)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "train.json").write_text(json.dumps(doc, indent=2) + "\n")
+    lines = [f"# projcomp train clevr-lite ({doc['recipe']} recipe)", "",
+             f"{doc['cores']} cores; total wall {total:.0f} s (budget {doc['budget_s']} s). "
+             "Wall time includes the machine's other load (load average columns).", "",
+             "| arch | parameters | steps × batch | wall s | CPU s | peak MiB | final loss | "
+             "load before / after |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['arch']} | {r['parameters']} | {r['steps']} × {r['batch']} | "
+              f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['peak_rss_mib']:.0f} | "
+              f"{r['final_loss']:.4f} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
+              for r in rows]
+    (RESULTS / "train.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Length generalization with learned scores beside exact ones (issue 12; THEORY §8, C20).
+
+The laws of :mod:`numerics.experiments.clevr_lite` (the 3×3 scene of 15×15 RGB pixels) are
+learned by denoising score matching (:mod:`numerics.models.training`) with two
+architectures (:mod:`numerics.models.networks`): ``mlp`` (global) and ``cnn`` (local, a
+receptive field of the cell and 2 pixels of each neighbour). One network per architecture
+learns every label: "object at ℓ", the empty scene, the unconditional single-object law,
+clutter and "object at ℓ plus clutter" (:func:`label_law`).
+
+For each background (``empty``, ``unconditional``, ``cluttered``), ``k = 1..9`` and
+architecture, the learned members are composed exactly as the exact ones
+(``s_b + Σ_ℓ (s_ℓ − s_b)``), sampled by the same DPM-Solver++(2M) schedule as the exact
+experiment, and counted by the same rule (``clevr_lite.count_row``). Each learned row gets
+an ``attribution`` against the exact row of the same background and ``k`` (both judged at
+``WORKS``, the issue's bar): ``theory`` when the exact composition fails too, ``learning``
+when the exact one works and the learned one does not, ``works`` otherwise. Beside it,
+the relative score error ``E‖s_learned − s_exact‖² / E‖s_exact‖²`` per noise level
+
+- ``in_distribution``: the background's and the first conditional's score on noisy draws
+  of their own training laws (the other conditionals differ from the first only in the
+  cell);
+- ``out_of_distribution``: the composed score on noisy draws of the ``k``-object target
+  (``SceneLaw(scene, cells, extra)`` with the background's clutter), which no member was
+  trained on for ``k ≥ 2``;
+- ``trajectory``: the composed score along the learned sampler's own path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from numerics.experiments import clevr_lite
+from numerics.laws.processes import VP
+from numerics.laws.scenes import Scene, SceneLaw, clevr_scene, uniform_counts
+from numerics.models.networks import Label, Preconditioned, build, label_index, labels
+from numerics.models.score_model import ScoreModel
+from numerics.models.training import Recipe, TrainLog, train
+from numerics.sampling.samplers import dpm_solver_2m, prior_sample
+from numerics.sampling.section import composed_target
+from numerics.sampling.times import time_of_sigma, two_phase_times
+
+Tensor = torch.Tensor
+BACKGROUNDS = ("empty", "unconditional", "cluttered")
+# The issue's bar: a composition "works" at k when at least this share of its images has
+# an object at each of the k requested cells (Done when: ≥ 0.9 for every k = 1..9).
+WORKS = 0.9
+# Noise levels σ = s/a of the score-error curves: the range where objects form (an
+# object's template has norm ~2.6 per cell against pixel noise 0.1).
+ERROR_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# Images per noise level in the score errors (relative MSE over 675 coordinates: 64
+# images resolve it to a few per cent).
+ERROR_IMAGES = 64
+# Measure the trajectory error at every this-many sampler steps.
+TRAJECTORY_EVERY = 4
+# σ_d of the EDM preconditioning: the scenes' per-pixel standard deviation is ~0.1 (pixel
+# noise) to ~0.35 (every cell occupied: template values 0.1..0.9 on 9 of 25 pixels).
+SIGMA_DATA = 0.25
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An architecture's sizes and its training recipe."""
+
+    name: str
+    sizes: dict[str, int]
+    recipe: Recipe
+
+
+QUICK_ARCHITECTURES = (
+    Architecture("mlp", {"width": 256, "blocks": 2}, Recipe(steps=600, batch=256)),
+    Architecture("cnn", {"width": 64, "blocks": 2}, Recipe(steps=600, batch=256)),
+)
+FULL_ARCHITECTURES = (
+    Architecture("mlp", {"width": 384, "blocks": 3}, Recipe(steps=3000, batch=512)),
+    Architecture("cnn", {"width": 96, "blocks": 3}, Recipe(steps=3000, batch=512)),
+)
+
+
+def label_law(scene: Scene, label: Label) -> SceneLaw:
+    """The scene law of ``label`` (``numerics.models.networks.KINDS``), as
+    ``clevr_lite.scene_family`` builds it for its backgrounds and conditionals (clutter
+    of at most as many objects as there are free cells, for grids smaller than 3×3)."""
+    free = scene.locations - (label.cell is not None)
+    clutter = uniform_counts(min(clevr_lite.CLUTTER, free))
+    return {
+        "at": lambda: SceneLaw(scene, [label.cell]),
+        "empty": lambda: SceneLaw(scene, ()),
+        "single": lambda: SceneLaw(scene, (), (0.0, 1.0)),
+        "clutter": lambda: SceneLaw(scene, (), clutter),
+        "clutter-at": lambda: SceneLaw(scene, [label.cell], clutter),
+    }[label.kind]()
+
+
+def scene_draw(scene: Scene) -> Callable[[Tensor, torch.Generator], Tensor]:
+    """``(labels (N,), generator) -> x_0 (N, n)`` float32 draws of each label's law
+    (:func:`label_law`), all labels in one vectorized pass with ``SceneLaw.sample``'s
+    algorithm: the number of extra objects from the label's count law, their cells by
+    ranking uniform keys over the free cells, a uniform template per cell, pixel noise."""
+    table = labels(scene.locations)
+    laws = [label_law(scene, lab) for lab in table]
+    width = scene.locations + 1
+    counts = torch.stack([torch.nn.functional.pad(law.extra.float(), (0, width - len(law.extra)))
+                          for law in laws])                                  # (labels, L + 1)
+    required = torch.stack([~law.free for law in laws])                      # (labels, L)
+    templates = scene.templates.float()
+    sd = scene.noise
+
+    def draw(which: Tensor, generator: torch.Generator) -> Tensor:
+        n = len(which)
+        count = torch.multinomial(counts[which], 1, generator=generator)      # (N, 1)
+        keys = torch.rand(n, scene.locations, generator=generator)
+        keys = keys.masked_fill(required[which], math.inf)
+        rank = torch.argsort(torch.argsort(keys, dim=1), dim=1)
+        occupied = (rank < count) | required[which]
+        kind = torch.randint(len(templates), (n, scene.locations), generator=generator)
+        cells = templates[kind] * occupied[..., None]
+        cells = cells + sd * torch.randn(cells.shape, generator=generator)
+        return scene.join(cells)
+
+    return draw
+
+
+def network_config(arch: Architecture, scene: Scene, process: VP) -> dict[str, Any]:
+    """The ``config`` of ``numerics.models.networks.build`` for ``arch`` on ``scene``."""
+    return {"arch": arch.name, "rows": scene.rows, "cols": scene.cols, "cell": scene.cell,
+            "channels": scene.channels, "sigma_data": SIGMA_DATA,
+            "beta_min": process.beta_min, "beta_max": process.beta_max, **arch.sizes}
+
+
+def train_architecture(arch: Architecture, scene: Scene, process: VP, *,
+                       progress: Callable[[int, float], None] | None = None
+                       ) -> tuple[Preconditioned, TrainLog]:
+    """Train ``arch`` on every label of ``scene`` (float32); its EMA network and log."""
+    torch.manual_seed(arch.recipe.seed)
+    network = build(**network_config(arch, scene, process))
+    return train(network, scene_draw(scene), arch.recipe, progress=progress)
+
+
+def member_score(network: Preconditioned, label: int, process: VP) -> ScoreModel:
+    """The score callable of ``network`` at ``label`` (parameterization ``x0``)."""
+    def predict(x: Tensor, t: Tensor) -> Tensor:
+        with torch.no_grad():
+            return network(x, t, torch.full(x.shape[:1], label, dtype=torch.long))
+
+    return ScoreModel(predict, "x0", process, dtype=torch.float32)
+
+
+def family_labels(scene: Scene, background: str, cells: tuple[int, ...]) -> list[int]:
+    """``[background, conditional ℓ for ℓ in cells]`` label indices of a family."""
+    n = scene.locations
+    bg = {"empty": "empty", "unconditional": "single", "cluttered": "clutter"}[background]
+    cond = "clutter-at" if background == "cluttered" else "at"
+    return [label_index(n, bg), *(label_index(n, cond, c) for c in cells)]
+
+
+def composed_score(network: Preconditioned, members: list[int],
+                   process: VP) -> Callable[[Tensor, float], Tensor]:
+    """``s_b + Σ_ℓ (s_ℓ − s_b)`` of the learned members (``members[0]`` the background),
+    one network call on all members' copies of ``x``."""
+    k = len(members) - 1
+    exponents = torch.tensor([1.0 - k] + [1.0] * k, dtype=torch.float64)
+    label_column = torch.tensor(members, dtype=torch.long)
+
+    def predict(x: Tensor, t: Tensor) -> Tensor:
+        n = x.shape[0]
+        with torch.no_grad():
+            out = network(x.repeat(len(members), 1), t.repeat(len(members)),
+                          label_column.repeat_interleave(n))
+        return out.reshape(len(members), n, -1)
+
+    def score(x: Tensor, t: float) -> Tensor:
+        a, s = process.coefficients(float(t))
+        tau = torch.full(x.shape[:1], float(t), dtype=torch.float32)
+        x0 = predict(x.float(), tau).to(x.dtype)                 # (m, N, n)
+        scores = (a * x0 - x) / (s * s)
+        return torch.einsum("m,mnd->nd", exponents.to(x.dtype), scores)
+
+    return score
+
+
+def relative_error(learned: Tensor, exact: Tensor) -> float:
+    """``E‖s_L − s_E‖² / E‖s_E‖²`` over the rows."""
+    return float((learned - exact).square().sum() / exact.square().sum())
+
+
+def noisy_draws(law: SceneLaw, sigma: float, process: VP, n: int,
+                generator: torch.Generator) -> tuple[Tensor, float]:
+    """``n`` draws of ``N_t[law]`` at ``σ(t) = sigma`` and that ``t``."""
+    t = time_of_sigma(process, sigma)
+    a, s = process.coefficients(t)
+    return a * law.sample(n, generator) + s * torch.randn(n, law.dim, generator=generator,
+                                                          dtype=torch.float64), t
+
+
+def score_errors(network: Preconditioned, scene: Scene, background: str,
+                 cells: tuple[int, ...], process: VP,
+                 generator: torch.Generator) -> dict[str, list[float]]:
+    """In- and out-of-distribution relative score errors per ``ERROR_SIGMAS`` (module
+    docstring); the out-of-distribution target under the cluttered background carries
+    ``U{0..min(3, free cells)}`` clutter."""
+    members = family_labels(scene, background, cells)
+    table = labels(scene.locations)
+    family = clevr_lite.scene_family(scene, background, cells)
+    exact = composed_target(family).score
+    learned = composed_score(network, members, process)
+    free = scene.locations - len(cells)
+    target = SceneLaw(scene, cells, uniform_counts(min(clevr_lite.CLUTTER, free))
+                      if background == "cluttered" else (1.0,))
+    inside, outside = [], []
+    for sigma in ERROR_SIGMAS:
+        errs = []
+        for j in members[:2]:
+            law = label_law(scene, table[j])
+            x, t = noisy_draws(law, sigma, process, ERROR_IMAGES, generator)
+            a, s = process.coefficients(t)
+            errs.append(relative_error(member_score(network, j, process)(x, t),
+                                       law.convolved(a, s * s).score(x)))
+        inside.append(sum(errs) / len(errs))
+        x, t = noisy_draws(target, sigma, process, ERROR_IMAGES, generator)
+        outside.append(relative_error(learned(x, t), exact(x, t)))
+    return {"sigmas": list(ERROR_SIGMAS), "in_distribution": inside,
+            "out_of_distribution": outside}
+
+
+def sample_learned(network: Preconditioned, scene: Scene, background: str,
+                   cells: tuple[int, ...], config: clevr_lite.Config, seed: int,
+                   process: VP) -> tuple[Tensor, dict[str, list[float]]]:
+    """``config.images`` images by the exact experiment's sampler on the learned composed
+    score, and the trajectory error (composed learned against composed exact score at
+    the sampler's own points, every ``TRAJECTORY_EVERY`` steps)."""
+    family = clevr_lite.scene_family(scene, background, cells)
+    exact = composed_target(family).score
+    learned = composed_score(network, family_labels(scene, background, cells), process)
+    g = torch.Generator().manual_seed(seed)
+    x_T = prior_sample(config.images, scene.dim, process, g)
+    times = two_phase_times(process, clevr_lite.STOCHASTIC_STEPS, config.ode_steps,
+                            clevr_lite.SIGMA_SWITCH, clevr_lite.SIGMA_MIN)
+    trajectory: dict[str, list[float]] = {"sigmas": [], "trajectory": []}
+
+    def record(state: dict[str, Any]) -> None:
+        if state["i"] % TRAJECTORY_EVERY == 0:
+            a, s = process.coefficients(state["t"])
+            x = state["x"][:ERROR_IMAGES]
+            trajectory["sigmas"].append(s / a)
+            trajectory["trajectory"].append(relative_error(state["score"][:ERROR_IMAGES],
+                                                           exact(x, state["t"])))
+
+    x = dpm_solver_2m(learned, x_T, times, process, stochastic_steps=clevr_lite.STOCHASTIC_STEPS,
+                      generator=g, callback=record)
+    return x, trajectory
+
+
+def attribution(exact_fraction: float, learned_fraction: float) -> str:
+    """``theory`` / ``learning`` / ``works`` (module docstring)."""
+    if exact_fraction < WORKS:
+        return "theory"
+    return "learning" if learned_fraction < WORKS else "works"
+
+
+def run(networks: dict[str, Preconditioned], config: clevr_lite.Config,
+        backgrounds: tuple[str, ...] = BACKGROUNDS, ks: tuple[int, ...] | None = None,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Exact and learned rows for every background, ``k`` and architecture, with score
+    errors; ``images[(background, k, model)]`` keeps ``config.shown`` images per row."""
+    scene, process = clevr_scene(), VP()
+    ks = tuple(range(1, scene.locations + 1)) if ks is None else ks
+    rows, images, errors = [], {}, []
+    for b_index, background in enumerate(backgrounds):
+        for k in ks:
+            cells = clevr_lite.ORDER[:k]
+            seed = config.seed + 100 * b_index + k
+            family = clevr_lite.scene_family(scene, background, cells)
+            x = clevr_lite.sample_composition(family, config, seed=seed)
+            exact_row = {"background": background, "k": k, "model": "exact",
+                         "attribution": None, **clevr_lite.count_row(scene, x, cells)}
+            exact_row["attribution"] = "works" if exact_row["exact_fraction"] >= WORKS \
+                else "theory"
+            rows.append(exact_row)
+            images[background, k, "exact"] = x[:config.shown]
+            for name, network in networks.items():
+                x, trajectory = sample_learned(network, scene, background, cells, config,
+                                               seed, process)
+                row = {"background": background, "k": k, "model": name,
+                       **clevr_lite.count_row(scene, x, cells)}
+                row["attribution"] = attribution(exact_row["exact_fraction"],
+                                                 row["exact_fraction"])
+                rows.append(row)
+                images[background, k, name] = x[:config.shown]
+                errs = score_errors(network, scene, background, cells, process,
+                                    torch.Generator().manual_seed(seed))
+                errors.append({"background": background, "k": k, "model": name, **errs,
+                               "trajectory": trajectory})
+                if progress is not None:
+                    progress(f"{background:13s} k={k} {name}: exact fraction "
+                             f"{row['exact_fraction']:.3f} (exact scores "
+                             f"{exact_row['exact_fraction']:.3f}), brightness "
+                             f"{row['brightness']:.2f}, {row['attribution']}")
+    return {"scene": scene, "rows": rows, "images": images, "score_errors": errors,
+            "works": WORKS}
