@@ -124,3 +124,14 @@ def test_verify_claims_as_tasks_match_serial(local2):
         assert (a.outcome, a.as_predicted, a.instances, a.methods) == \
                (b.outcome, b.as_predicted, b.instances, b.methods)
         assert ea.details == eb.details
+
+
+def test_report_records_the_run_and_its_speedup():
+    from projcomp.reports import run_lines
+    from projcomp.verify import RunTiming, results_document
+
+    timing = RunTiming("local:2", wall_seconds=40.0, claim_seconds=70.0)
+    assert results_document([], timing)["run"] == {
+        "scheduler": "local:2", "wall_seconds": 40.0, "claim_seconds": 70.0, "speedup": 1.75}
+    assert "speed-up 1.75×" in " ".join(run_lines(timing))
+    assert "run" not in results_document([]) and run_lines(None) == []
