@@ -34,7 +34,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from numerics.campaigns import serial_map
+from numerics.campaigns import Mapper, serial_map
 from projcomp.campaigns import SchedulerError, mapper_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,13 +81,13 @@ def check_batch(task: tuple[list, float]) -> list:
         return pickle.loads(path.read_bytes())
 
 
-def campaign(specs: int, seed_value: int, timeout: float, mapper=None) -> dict:
+def campaign(specs: int, seed_value: int, timeout: float, mapper: Mapper | None = None
+             ) -> dict:
     """Run ``specs`` hostile specs (batches mapped by ``mapper``, default serial); counts
     and the breaching cases."""
     counts: Counter[str] = Counter()
     origins: Counter[str] = Counter()
     failures: list[dict] = []
-    slowest = [0.0]
     drawn = draw_specs(specs, seed_value)
     batches = [(drawn[i:i + BATCH], timeout) for i in range(0, len(drawn), BATCH)]
     module = importlib.import_module("fuzz_specs")  # by name, for Dask workers
@@ -96,7 +96,6 @@ def campaign(specs: int, seed_value: int, timeout: float, mapper=None) -> dict:
     for spec, outcome in zip(drawn, outcomes, strict=True):
         counts[f"exit {outcome.status}"] += 1
         origins[spec.origin] += 1
-        slowest[0] = max(slowest[0], outcome.seconds)
         breaches = fuzz.contract_breaches(outcome)
         if "--timeout" in outcome.stderr:
             counts["timed out (exit 2, phase named)"] += 1
@@ -110,7 +109,8 @@ def campaign(specs: int, seed_value: int, timeout: float, mapper=None) -> dict:
                              "origin": spec.origin, "bytes": spec.data[:2000].decode(
                                  "utf-8", "replace")})
     return {"specs": specs, "seed": seed_value, "timeout_s": timeout, "counts": dict(counts),
-            "origins": dict(origins), "slowest_s": round(slowest[0], 2),
+            "origins": dict(origins),
+            "slowest_s": round(max((o.seconds for o in outcomes), default=0.0), 2),
             "breaching_specs": len(failures), "failures": failures}
 
 

@@ -13,9 +13,10 @@ law lose no digits to cancellation; ``b_k = L_k⁻¹ (μ_k − c)``), and
 a second matrix product. The work is done in chunks of points small enough that the
 ``(K, n, rows)`` arrays stay in cache, with the weighting by ``r_k`` and the softmax in
 place (unless autograd differentiates through the score): the benchmark's composed score
-(benchmarks/bench_sampling.py, N = 100,000, d = 16) measured 54 ms of CPU time on one
-thread against 105 ms before (2^19-entry chunks, ``z`` squared by ``pow``, the bias by a
-concatenated row of ones; medians of 20 interleaved calls on a busy machine). When every
+(benchmarks/bench_sampling.py, N = 100,000, d = 16) measured half the CPU time on one
+thread of the previous version (2^19-entry chunks, ``z`` squared by ``pow``, the bias by
+a concatenated row of ones): 54 against 105 ms and 70 against 142 ms, medians of
+interleaved calls in two sessions on a busy machine. When every
 ``Σ_k`` is diagonal a fast path works with the
 standard deviations alone (``O(K n)`` per point instead of ``O(K n²)``). Exponentials
 never underflow into subnormals: shifted logits are clamped at ``log(tiny)`` of the
@@ -47,13 +48,14 @@ WEIGHT_SUM_TOL = 1e-9
 # Symmetry of covariances, relative to their largest entry: round-off in A Σ Aᵀ is
 # ~n·1e-16; 1e-8 leaves room for user-written decimals.
 SYMMETRY_TOL = 1e-8
-# Entries of the (K, n, rows) work arrays per chunk of points on a CPU: 2^17 (512 KiB in
-# float32, 4096 points at K n = 32) keeps them in a core's L2 cache. CPU time of one
+# Entries of the (K, n, rows) work arrays per chunk of points on a CPU: 2^18 (1 MiB in
+# float32, 8192 points at K n = 32) keeps them near a core's L2 cache. CPU time of one
 # block of the sampling benchmark on 100,000 points (one thread, busy machine, median of
-# 8): 13.6 ms at 2^17, 14.7 ms at 2^18, 22.6 ms at 2^19, 17.0 ms at 2^16. On an
+# 8): 13.6 ms at 2^17, 14.7 ms at 2^18, 22.6 ms at 2^19, 17.0 ms at 2^16; 2^18 rather
+# than 2^17 halves the number of parallel regions when torch runs several threads. On an
 # accelerator 2^24 (64 MiB in float32): chunks large enough that no kernel is
 # launch-bound.
-WORK_ELEMENTS = 2**17
+WORK_ELEMENTS = 2**18
 DEVICE_WORK_ELEMENTS = 2**24
 
 
