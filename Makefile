@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup verify test lint bench clean
+.PHONY: setup verify test lint bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,12 @@ bench: setup
 	$(PY) benchmarks/bench_check.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_calibration.py
+
+# One run (<= 5 minutes) on a CUDA device: score throughput against the measured float32
+# matmul peak and the at-floor sampler time (benchmarks/results/gpu.{md,json}); without
+# CUDA it exits 2 and says so.
+bench-gpu: setup
+	$(PY) benchmarks/bench_gpu.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

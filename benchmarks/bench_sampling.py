@@ -48,6 +48,7 @@ results go to ``benchmarks/results/sampling.json`` and ``sampling.md``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import json
 import math
@@ -70,6 +71,7 @@ from numerics.laws.processes import ForwardProcess
 from numerics.sampling.sample_metrics import random_directions, sliced_wasserstein2
 from numerics.sampling.samplers import dpm_solver_2m, prior_sample
 from numerics.sampling.times import karras_times, two_phase_times
+from projcomp.campaigns import SchedulerError, mapper_for, parse_scheduler
 
 RESULTS = Path(__file__).parent / "results"
 DIM, BLOCK, COMPONENTS, CONDITIONALS = 16, 4, 8, 3
@@ -246,20 +248,61 @@ class Accuracy:
         return statistics.fmean(self._rms(mine, ref) for ref in self.sorted_refs) / self.floor
 
 
-def timed_runs(method: str, sample: Callable[[int], Tensor], score: TimedScore,
-               accuracy: Accuracy, steps: int, seeds: list[int]) -> Run:
-    """``sample(seed)`` for every seed: the run with the median wall time (upper median)
-    gives ``seconds`` and its score time; ``ratios`` and ``all_seconds`` in seed order."""
-    records = []
-    for seed in seeds:
-        score.reset()
-        start = time.perf_counter()
-        x = sample(seed)
-        _sync(score.device)
-        records.append((time.perf_counter() - start, score.seconds, score.calls,
-                        accuracy.ratio(x)))
+@dataclass(frozen=True)
+class RunTask:
+    """One sampling run, a campaign task (``--scheduler``): ``sampler`` is ``ours``
+    (``stochastic`` SDE steps, then ``steps − stochastic`` ODE steps) or a diffusers
+    scheduler name; ``seed`` draws the prior and the noise."""
+
+    method: str
+    sampler: str
+    steps: int
+    stochastic: int
+    seed: int
+    n: int
+    dtype: str
+    device: str
+    threads: int
+
+
+# Per process (this one, or a Dask worker's): the family and the accuracy reference.
+_SETUP: dict[tuple[int, str], tuple[Family, Accuracy]] = {}
+
+
+def setup(n: int, device: str) -> tuple[Family, Accuracy]:
+    """The benchmark family and its ``Accuracy`` (exact reference sets) for ``n`` points,
+    built once per process."""
+    if (n, device) not in _SETUP:
+        family = benchmark_family()
+        _SETUP[n, device] = family, Accuracy(compose(family), n, torch.float32,
+                                             torch.device(device))
+    return _SETUP[n, device]
+
+
+def run_task(task: RunTask) -> tuple[float, float, int, float]:
+    """Wall seconds, seconds in the score, score calls and SW2 ratio of one run."""
+    torch.set_num_threads(task.threads)
+    family, accuracy = setup(task.n, task.device)
+    score = TimedScore(lambda t: compose(family.noised(t)), getattr(torch, task.dtype),
+                       torch.device(task.device))
+    start = time.perf_counter()
+    if task.sampler == "ours":
+        x = ours_sample(score, family.process, task.n, task.stochastic,
+                        task.steps - task.stochastic, task.seed)
+    else:
+        x = diffusers_sample(task.sampler, score, family.process, task.n, task.steps,
+                             task.seed)
+    _sync(score.device)
+    return time.perf_counter() - start, score.seconds, score.calls, accuracy.ratio(x)
+
+
+def timed_runs(tasks: list[RunTask], records: list[tuple[float, float, int, float]]) -> Run:
+    """The runs of one row (its tasks, one per seed, and their records): the run with the
+    median wall time (upper median) gives ``seconds`` and its score time; ``ratios`` and
+    ``all_seconds`` in seed order."""
     wall, in_score, calls, _ = sorted(records)[len(records) // 2]
-    return Run(method, steps, str(score.dtype).removeprefix("torch."), wall, in_score, calls,
+    first = tasks[0]
+    return Run(first.method, first.steps, first.dtype, wall, in_score, calls,
                [r[3] for r in records], [r[0] for r in records])
 
 
@@ -395,6 +438,10 @@ def markdown(report: dict) -> str:
         "not met" if ours is None else
         f"{'met' if ours['seconds'] <= 6.0 else 'not met'}: {ours['seconds']:.2f} s with "
         f"{ours['steps']} float32 score evaluations (median of the runs)") + "."]
+    c = m["campaign"]
+    lines += ["", f"Campaign: {c['tasks']} runs as tasks, scheduler {c['scheduler']} "
+              f"(`--scheduler`); wall time {c['wall_seconds']:.0f} s for "
+              f"{c['task_seconds']:.0f} s of runs."]
     lines += ["", "## Score evaluation", "",
               f"- composed score {costs['composed'] * 1e3:.1f} ms per call on N points, the "
               f"target's own noisy score {costs['target'] * 1e3:.1f} ms, the naive sum "
@@ -426,7 +473,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--scheduler", metavar="local:N|ADDRESS",
+                        help="run the sampling runs as Dask tasks (projcomp.campaigns): "
+                             "local:N worker processes here, or a scheduler address; each "
+                             "run's times are then those of its worker, meaningful only when "
+                             "every worker has its own cores (default: serial)")
     args = parser.parse_args(argv)
+    try:
+        parse_scheduler(args.scheduler)
+    except SchedulerError as err:
+        parser.exit(2, f"bench_sampling: error: {err}\n")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     f32 = torch.float32
@@ -436,35 +492,46 @@ def main(argv: list[str] | None = None) -> None:
     info = machine(device)
 
     family = benchmark_family()
-    process = family.process
-    accuracy = Accuracy(compose(family), n, f32, device)
 
     def build(t: float) -> BlockProduct:
         return compose(family.noised(t))
 
-    score = TimedScore(build, f32, device)
-    runs: list[Run] = []
+    def make_row(method: str, sampler: str, steps: int, stochastic: int, dtype: str,
+                 row_seeds: list[int]) -> list[RunTask]:
+        return [RunTask(method, sampler, steps, stochastic, seed, n, dtype, str(device),
+                        args.threads) for seed in row_seeds]
 
-    def record(run: Run) -> None:
+    rows = [make_row(OURS, "ours", k1 + k2, k1, "float32", our_seeds)
+            for k1, k2 in (OURS_QUICK if args.quick else OURS_FULL)]
+    rows += [make_row(OURS_ODE, "ours", steps, 0, "float32", our_seeds)
+             for steps in ([] if args.quick else OURS_ODE_STEPS)]
+    rows += [make_row(f"diffusers {kind}", kind, steps, 0, "float32", seeds)
+             for kind, counts in (DIFFUSERS_QUICK if args.quick else DIFFUSERS_FULL).items()
+             for steps in counts]
+    rows += [make_row("diffusers DDPM", "DDPM", steps, 0, "float64", seeds[:1])
+             for steps in ([] if args.quick else FLOAT64_DDPM_STEPS)]
+    # the task function by module name, so that Dask workers import it (and keep their
+    # family and references between tasks) instead of unpickling a copy from __main__
+    module = importlib.import_module("bench_sampling")
+    tasks = [t for r in rows for t in r]
+    campaign_start = time.perf_counter()
+    try:
+        with mapper_for(args.scheduler) as mapper:
+            records = mapper(module.run_task, tasks)
+    except SchedulerError as err:
+        parser.exit(2, f"bench_sampling: error: {err}\n")
+    info["campaign"] = {"scheduler": args.scheduler or "serial", "tasks": len(tasks),
+                        "wall_seconds": time.perf_counter() - campaign_start,
+                        "task_seconds": sum(r[0] for r in records)}
+    runs: list[Run] = []
+    done = 0
+    for r in rows:
+        run = timed_runs(r, records[done:done + len(r)])
+        done += len(r)
         runs.append(run)
         print(f"{run.method:40s} {run.dtype:8s} {run.steps:4d} steps {run.seconds:7.2f} s "
               f"ratio {run.ratio:.3f}", flush=True)
-
-    for k1, k2 in OURS_QUICK if args.quick else OURS_FULL:
-        record(timed_runs(OURS, lambda seed, k1=k1, k2=k2: ours_sample(
-            score, process, n, k1, k2, seed), score, accuracy, k1 + k2, our_seeds))
-    for steps in [] if args.quick else OURS_ODE_STEPS:
-        record(timed_runs(OURS_ODE, lambda seed, s=steps: ours_sample(
-            score, process, n, 0, s, seed), score, accuracy, steps, our_seeds))
-    for kind, counts in (DIFFUSERS_QUICK if args.quick else DIFFUSERS_FULL).items():
-        for steps in counts:
-            record(timed_runs(f"diffusers {kind}", lambda seed, k=kind, s=steps:
-                              diffusers_sample(k, score, process, n, s, seed), score,
-                              accuracy, steps, seeds))
-    score64 = TimedScore(build, torch.float64, device)
-    for steps in [] if args.quick else FLOAT64_DDPM_STEPS:
-        record(timed_runs("diffusers DDPM", lambda seed, s=steps: diffusers_sample(
-            "DDPM", score64, process, n, s, seed), score64, accuracy, steps, seeds[:1]))
+    accuracy = module.setup(n, str(device))[1]
 
     costs = score_costs(family, f32, device, n)
     flops = sum(block_flops(d.dim, d.num_components) for d in build(0.3).dists)

@@ -8,7 +8,7 @@ from pathlib import Path
 from projcomp import atomic
 from projcomp.claims import spec
 from projcomp.evidence import Evidence
-from projcomp.verify import ClaimResult, results_document
+from projcomp.verify import ClaimResult, RunTiming, results_document
 
 VERDICT = {True: "as predicted", False: "NOT as predicted"}
 
@@ -37,17 +37,29 @@ def plain_table(results: list[ClaimResult]) -> str:
     return "\n".join(lines)
 
 
-def write(results: list[tuple[ClaimResult, Evidence]], out: Path) -> None:
+def run_lines(timing: RunTiming | None) -> list[str]:
+    """The "Run" section of ``index.md``: scheduler, wall time and speed-up."""
+    if timing is None:
+        return []
+    return ["## Run", "",
+            f"Scheduler: {timing.scheduler}. Wall time {timing.wall_seconds:.1f} s; the "
+            f"claims' own times sum to {timing.claim_seconds:.1f} s: speed-up "
+            f"{timing.speedup:.2f}× over running them one after the other "
+            "(`--scheduler`, README).", ""]
+
+
+def write(results: list[tuple[ClaimResult, Evidence]], out: Path,
+          timing: RunTiming | None = None) -> None:
     """Write the report, every file atomically: ``results.json``
     (:func:`~projcomp.verify.results_document`), the figures each claim declares
-    (``projcomp.claims``) and ``index.md``."""
+    (``projcomp.claims``) and ``index.md`` (with the run's ``timing`` when given)."""
     claims = [r for r, _ in results]
     figures = []
     for r, e in results:
         for figure in spec(r.id).figures:
             figure.draw(e, out / figure.file)
             figures.append((r.id, figure.file))
-    atomic.write_json(out / "results.json", results_document(claims))
+    atomic.write_json(out / "results.json", results_document(claims, timing))
     failed = [r.id for r in claims if r.outcome != "pending" and not r.as_predicted]
     summary = ("All non-pending claims came out as predicted." if not failed
                else "Not as predicted: " + ", ".join(failed))
@@ -57,8 +69,8 @@ def write(results: list[tuple[ClaimResult, Evidence]], out: Path) -> None:
              "by `numerics.claims.strategies` (derandomized); symbolic evidence is sympy "
              "(`theory.proofs`); pending evidence waits for later issues.", "",
              *table(claims), "",
-             f"**{summary}**",
-             "", "## Details", ""]
+             f"**{summary}**", "", *run_lines(timing),
+             "## Details", ""]
     for r in claims:
         lines.append(f"### {r.id} — {r.statement}")
         lines.append(f"Paper: {r.paper}. Expected: {r.expected}. Outcome: {r.outcome}.")

@@ -15,9 +15,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
+from numerics.campaigns import Mapper
 from numerics.records import optional, to_json
 from numerics.threads import single_threaded
 from projcomp import profiles
@@ -133,9 +134,17 @@ def _numbers(value: Any) -> Any:
 
 
 def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-           profile: str = "default") -> list[tuple[ClaimResult, Evidence]]:
+           profile: str = "default", mapper: Mapper | None = None,
+           ) -> list[tuple[ClaimResult, Evidence]]:
     """Every claim of the registry, in catalogue order, with one progress line per
-    claim, under ``profile`` (``projcomp.profiles``: the size of the measured sweeps)."""
+    claim, under ``profile`` (``projcomp.profiles``: the size of the measured sweeps).
+    With a ``mapper`` (``projcomp.campaigns.mapper_for``) the claims are its tasks
+    (:func:`claim_task`), run wherever it runs them; the results are the same."""
+    if mapper is not None:
+        out = mapper(partial(claim_task, profile=profile), [s.claim.id for s in REGISTRY])
+        for result, _ in out:
+            progress(f"        {result.id:<4} {result.outcome} ({result.seconds:.1f} s)")
+        return out
     out = []
     with single_threaded(), profiles.activated(profile):
         for i, s in enumerate(REGISTRY, 1):
@@ -147,6 +156,36 @@ def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.s
     return out
 
 
-def results_document(results: list[ClaimResult]) -> dict[str, Any]:
-    """``results.json``: ``{"claims": [...]}``, one entry per claim."""
-    return {"claims": [to_json(r) for r in results]}
+def claim_task(claim_id: str, profile: str = "default") -> tuple[ClaimResult, Evidence]:
+    """One claim as a campaign task (picklable by name): :func:`run_claim` on one torch
+    thread under ``profile``, as in the serial run."""
+    with single_threaded(), profiles.activated(profile):
+        return run_claim(spec(claim_id).claim)
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """Where and how fast the claims ran: ``scheduler`` (``serial`` or the
+    ``--scheduler`` value), the run's ``wall_seconds`` and ``claim_seconds``, the sum of
+    the claims' own times (what one process spends on them one after the other)."""
+
+    scheduler: str
+    wall_seconds: float
+    claim_seconds: float
+
+    @property
+    def speedup(self) -> float:
+        """``claim_seconds / wall_seconds``: the speed-up over running the same claims one
+        after the other (the claims' times on busy workers are longer than alone, so a
+        shared machine overstates it; benchmarks/results/campaigns.md compares runs)."""
+        return self.claim_seconds / self.wall_seconds
+
+
+def results_document(results: list[ClaimResult], timing: RunTiming | None = None
+                     ) -> dict[str, Any]:
+    """``results.json``: ``{"claims": [...]}``, one entry per claim, and ``run`` (the
+    :class:`RunTiming` with its speed-up) when given."""
+    doc: dict[str, Any] = {"claims": [to_json(r) for r in results]}
+    if timing is not None:
+        doc["run"] = {**to_json(timing), "speedup": round(timing.speedup, 2)}
+    return doc
