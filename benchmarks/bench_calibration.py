@@ -312,16 +312,28 @@ def null_section(task: NullTask) -> NullOutcome:
                        seconds=time.perf_counter() - start)
 
 
+def logged_map(fn: Callable[[NullTask], NullOutcome], tasks: list[NullTask]
+               ) -> list[NullOutcome]:
+    """The serial map, printing each outcome to stderr as it comes (so that a long run's
+    progress, and its partial counts, can be read from its log)."""
+    out = []
+    for task in tasks:
+        out.append(fn(task))
+        print(f"null run: {asdict(task)} -> {asdict(out[-1])}", file=sys.stderr, flush=True)
+    return out
+
+
 def every_sampler(plan: Plan, mapper: Mapper = serial_map,
-                  samplers: tuple[str, ...] = ORDER) -> list[dict[str, Any]]:
+                  samplers: tuple[str, ...] = ORDER,
+                  families: tuple[str, ...] = tuple(NULL_FAMILIES)) -> list[dict[str, Any]]:
     """``plan.sampler_runs`` null runs (seeds ``1..runs``) of each sampler on each of its
     null families, at ``plan.sampler_samples`` samples, ``plan.sampler_steps`` steps and
     level ``CHECK_LEVEL``. A false alarm is a *fails* verdict (calibrated and rejected);
     an uncalibrated run is undecided, counted apart. ``samplers`` picks the rows (in
-    ``ORDER``)."""
+    ``ORDER``), ``families`` the null families."""
     rows = []
     for sampler in (name for name in ORDER if name in samplers):
-        for family in FAMILIES_FOR[sampler]:
+        for family in (name for name in FAMILIES_FOR[sampler] if name in families):
             tasks = [NullTask(sampler, family, seed, plan.sampler_samples, plan.sampler_steps,
                               CHECK_LEVEL) for seed in range(1, plan.sampler_runs + 1)]
             got = mapper(null_section, tasks)
@@ -597,10 +609,15 @@ def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
                              "results/calibration.json (their plan and machine line too)")
     parser.add_argument("--samplers", nargs="+", choices=ORDER, default=list(ORDER),
                         help="samplers of part 4 (default: all)")
+    parser.add_argument("--families", nargs="+", choices=list(NULL_FAMILIES),
+                        default=list(NULL_FAMILIES), help="null families of part 4")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the results (default benchmarks/results)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     plan = QUICK if args.quick else FULL
     out = Path(tempfile.mkdtemp(prefix="bench_calibration.")) if args.quick else RESULTS
+    out = args.out or out
     out.mkdir(exist_ok=True)
     start = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "plan": asdict(plan)}
@@ -612,7 +629,9 @@ def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
                                   "plan": previous["plan"]}
     parts = {"calibrated_test": calibrated_test, "sampling_verdict": sampling_verdicts,
              "power": power,
-             "every_sampler": lambda p: every_sampler(p, mapper, tuple(args.samplers))}
+             "every_sampler": lambda p: every_sampler(
+                 p, logged_map if mapper is serial_map else mapper, tuple(args.samplers),
+                 tuple(args.families))}
     for key in args.parts:
         report[key] = parts[key](plan)
         print(f"{key}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
