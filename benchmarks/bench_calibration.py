@@ -535,7 +535,7 @@ def _copied(report: dict[str, Any]) -> list[str]:
 def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
     """Part 4's table."""
     first = rows[0]
-    steps = next(r["steps"] for r in rows if r["steps"] is not None)
+    steps = next((r["steps"] for r in rows if r["steps"] is not None), "no")
     lines = ["## 4. Every sampler's full verdict on null families", "",
              f"`sampling_section` of each `--sampler` at {first['samples']} samples "
              f"({steps} steps for the path samplers; the tempered SMC's stages are "
