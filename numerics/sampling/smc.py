@@ -33,6 +33,13 @@ moves invariant for ``γ_k`` rejuvenate them without changing the weights.
 MALA step sizes adapt between sweeps to an acceptance target from the population's mean
 acceptance (each sweep is an exact ``γ_k``-invariant kernel; the population-based choice is
 the adaptive SMC of Jasra et al. 2011, consistent by Beskos, Jasra, Kantas & Thiery 2016).
+After a resampling the particles are duplicates, i.e. dependent draws; the tempered SMC (and
+the path SMC's final step with ``equalize``) therefore moves them with MALA preconditioned
+by the population's covariance until their residual correlation with the resampled start
+is at most ``DECORRELATION`` (:func:`_decorrelating_sweeps`, issue 11), and reports the
+stages, sweeps, acceptance and residual correlations as :class:`TemperedDiagnostics`.
+Measured: this leaves no bias (40 pooled runs match exact draws) but the runs are still
+more spread than independent draws at N = 200 (``benchmarks/results/calibration.md``).
 
 Both follow the samplers' convention (``numerics.sampling.samplers``):
 ``path_smc(score, x, times, process, *, log_prob, generator, callback, **options)``, and
