@@ -80,8 +80,9 @@ from typing import Any
 import torch
 from scipy import stats
 
-from numerics.claims.named_families import fc_family
-from numerics.claims.sampled import Setup, setup
+from numerics.campaigns import Mapper, serial_map
+from numerics.claims.named_families import fc_family, fc_orthogonal, shear_family
+from numerics.claims.sampled import Setup, setup, shear_variant
 from numerics.laws import Distribution, GaussianMixture
 from numerics.sampling.calibration import STATISTIC, calibrate, null_runs_for, statistic
 from numerics.sampling.section import (
@@ -89,12 +90,15 @@ from numerics.sampling.section import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
     DEFAULT_STEPS,
+    PATH_SAMPLERS,
+    TEMPERED,
     SamplingOptions,
     sampling_section,
 )
 from numerics.tolerances import FALSE_ALARM_BUDGET
 
 RESULTS = Path(__file__).parent / "results"
+PARTS = ("calibrated_test", "sampling_verdict", "power", "every_sampler")
 CONFIDENCE = 0.95
 BINS = 10
 POWER_TARGET = 0.9
@@ -118,11 +122,15 @@ class Plan:
     section_runs: tuple[tuple[int, int], ...]
     power_trials: int
     power_samples: int
+    sampler_runs: int
+    sampler_samples: int
+    sampler_steps: int
 
 
-FULL = Plan(1000, DEFAULT_SAMPLES, 2000, 100, ((DEFAULT_STEPS, 300), (16, 200), (4, 200)),
-            400, DEFAULT_SAMPLES)
-QUICK = Plan(20, DEFAULT_SAMPLES, 10, 100, ((DEFAULT_STEPS, 3), (4, 3)), 10, DEFAULT_SAMPLES)
+FULL = Plan(400, DEFAULT_SAMPLES, 1000, 100, ((DEFAULT_STEPS, 200), (4, 200)),
+            200, DEFAULT_SAMPLES, 200, 200, 16)
+QUICK = Plan(20, DEFAULT_SAMPLES, 10, 100, ((DEFAULT_STEPS, 3), (4, 3)), 10, DEFAULT_SAMPLES,
+             3, 200, 16)
 
 
 # statistics ---------------------------------------------------------------------------
@@ -233,6 +241,126 @@ def sampling_verdict(s: Setup, steps: int, runs: int) -> dict[str, Any]:
             "seconds": seconds, "seconds_per_run": seconds / runs}
 
 
+# 4. every sampler's full verdict --------------------------------------------------------
+# Null families per sampler: the composed and oracle laws coincide on each. FC (C2) and FC
+# under an orthogonal map (C7) keep the noisy composition exact at every t, so every
+# sampler's two runs share one law; on the shear family (C9) they coincide only at t = 0,
+# where the tempered SMC samples: narrow modes (width 0.15, 0.5 apart, background 0.1).
+NULL_FAMILIES: dict[str, Callable[[], Any]] = {
+    "fc_family": fc_family, "fc_orthogonal": fc_orthogonal, "shear_mixture": shear_family,
+    "shear_narrow": lambda: shear_variant(0.1, 0.8, 2.0, 0.1, "shear_narrow")}
+FAMILIES_FOR = {**{name: ("fc_family", "fc_orthogonal") for name in PATH_SAMPLERS},
+                TEMPERED: ("shear_mixture", "shear_narrow")}
+# Part 4 runs the tempered SMC first: it is the sampler the issue is about.
+ORDER = (TEMPERED, *PATH_SAMPLERS)
+
+
+@dataclass(frozen=True)
+class NullTask:
+    """One null run of the full sampling verdict: ``sampling_section`` of ``sampler`` on
+    the named null family with seed ``seed`` (each task carries its own seed)."""
+
+    sampler: str
+    family: str
+    seed: int
+    samples: int
+    steps: int
+    level: float
+
+
+@dataclass(frozen=True)
+class NullOutcome:
+    """What one null run gave: the verdict's test (``holds``), whether the oracle reached
+    the target (``calibrated``; when false the verdict is undecided), the Monte Carlo
+    p-value, the test value over its null median, the tempered SMC's stages and sweeps
+    (composed run; 0 for path samplers) and the seconds it took."""
+
+    holds: bool
+    calibrated: bool
+    p_value: float
+    value_over_null_median: float
+    stages: int
+    sweeps: int
+    seconds: float
+
+
+_SETUPS: dict[str, Setup] = {}
+
+
+def _setup_of(name: str) -> Setup:
+    if name not in _SETUPS:
+        _SETUPS[name] = setup(NULL_FAMILIES[name]())
+    return _SETUPS[name]
+
+
+def null_section(task: NullTask) -> NullOutcome:
+    """The sampling section of one null run (module-level, so that a Dask mapper can ship
+    it); path-following repairs beside a tempered run are left out (they are not part of
+    the verdict)."""
+    torch.set_num_threads(1)
+    s = _setup_of(task.family)
+    options = SamplingOptions(task.samples, task.steps, task.sampler, level=task.level,
+                              repairs=False)
+    start = time.perf_counter()
+    section = sampling_section(s.family, s.result, s.lenses, options, seed=task.seed)
+    tempered = section.tempered.composed if section.tempered is not None else None
+    return NullOutcome(holds=section.holds, calibrated=section.calibrated,
+                       p_value=section.test.p_value,
+                       value_over_null_median=section.test.value / section.test.null_median,
+                       stages=tempered.stages if tempered else 0,
+                       sweeps=tempered.total_sweeps if tempered else 0,
+                       seconds=time.perf_counter() - start)
+
+
+def logged_map(fn: Callable[[NullTask], NullOutcome], tasks: list[NullTask]
+               ) -> list[NullOutcome]:
+    """The serial map, printing each outcome to stderr as it comes (so that a long run's
+    progress, and its partial counts, can be read from its log)."""
+    out = []
+    for task in tasks:
+        out.append(fn(task))
+        print(f"null run: {asdict(task)} -> {asdict(out[-1])}", file=sys.stderr, flush=True)
+    return out
+
+
+def every_sampler(plan: Plan, mapper: Mapper = serial_map,
+                  samplers: tuple[str, ...] = ORDER,
+                  families: tuple[str, ...] = tuple(NULL_FAMILIES)) -> list[dict[str, Any]]:
+    """``plan.sampler_runs`` null runs (seeds ``1..runs``) of each sampler on each of its
+    null families, at ``plan.sampler_samples`` samples, ``plan.sampler_steps`` steps and
+    level ``CHECK_LEVEL``. A false alarm is a *fails* verdict (calibrated and rejected);
+    an uncalibrated run is undecided, counted apart. ``samplers`` picks the rows (in
+    ``ORDER``), ``families`` the null families."""
+    rows = []
+    for sampler in (name for name in ORDER if name in samplers):
+        for family in (name for name in FAMILIES_FOR[sampler] if name in families):
+            tasks = [NullTask(sampler, family, seed, plan.sampler_samples, plan.sampler_steps,
+                              CHECK_LEVEL) for seed in range(1, plan.sampler_runs + 1)]
+            got = mapper(null_section, tasks)
+            runs = len(got)
+            fails = sum(o.calibrated and not o.holds for o in got)
+            rows.append({
+                "sampler": sampler, "family": family, "samples": plan.sampler_samples,
+                "steps": plan.sampler_steps if sampler != TEMPERED else None,
+                "false_alarms": false_alarms(fails, runs, CHECK_LEVEL),
+                "rejected": rate(sum(not o.holds for o in got), runs),
+                "undecided": rate(sum(not o.calibrated for o in got), runs),
+                "p_value_uniformity": uniformity([o.p_value for o in got],
+                                                 null_runs_for(CHECK_LEVEL)),
+                "mean_value_over_null_median": sum(o.value_over_null_median
+                                                   for o in got) / runs,
+                "mean_stages": sum(o.stages for o in got) / runs,
+                "mean_sweeps": sum(o.sweeps for o in got) / runs,
+                "seconds_per_run": sum(o.seconds for o in got) / runs})
+            print(f"every_sampler: {sampler} on {family}: "
+                  f"{rows[-1]['false_alarms']['count']}/{runs} fails "
+                  f"(CI {rows[-1]['false_alarms']['ci95']}, "
+                  f"{rows[-1]['false_alarms']['level_vs_ci95']}), "
+                  f"{rows[-1]['undecided']['count']} undecided, "
+                  f"{rows[-1]['seconds_per_run']:.1f} s per run", file=sys.stderr, flush=True)
+    return rows
+
+
 # 3. power -----------------------------------------------------------------------------
 def four_modes(eps: float) -> GaussianMixture:
     """``p_ε``: mass ``ε`` moved from mode ``SOURCE`` to mode ``SINK`` (``p_0 = p``)."""
@@ -308,7 +436,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"Machine: {m['cpu']}, {m['cpu_count']} cores, Python {m['python']}, torch "
              f"{m['torch']} on {m['torch_threads']} thread(s), load average at start "
              f"{m['load_average_at_start'][0]:.2f}. Total {report['seconds'] / 60:.1f} min"
-             f"{' (quick run)' if report['quick'] else ''}.", "",
+             f"{' (quick run)' if report['quick'] else ''}.", *_copied(report), "",
              f"Statistic: {STATISTIC}. Intervals are exact Clopper–Pearson 95%; "
              "`P(X ≥ k)` is the one-sided binomial p-value of the count at the declared "
              "level; `χ²` is the p-value of the ten-bin uniformity test of the Monte Carlo "
@@ -363,7 +491,9 @@ def markdown(report: dict[str, Any]) -> str:
         reach = (f"Power first reaches 0.9 at ε = {cross['grid']:g} on the grid (linear "
                  f"interpolation: ε ≈ {cross['interpolated']:.3f}, TV ≈ "
                  f"{total_variation(cross['interpolated']):.3f}).")
-    lines += ["", reach, "", "## Reading", ""]
+    lines += ["", reach, ""]
+    lines += _every_sampler_table(report["every_sampler"])
+    lines += ["## Reading", ""]
     measured = [(f"Calibrated test, level {r['declared_level']:g}", r, r["samples"])
                 for r in report["calibrated_test"]]
     measured += [(f"Full sampling verdict, {v['options']['steps']} ODE steps, level "
@@ -371,6 +501,13 @@ def markdown(report: dict[str, Any]) -> str:
                  for v in sections]
     lines += [f"- {what}: measured false-alarm rate {r['rate']:.4f} (95% CI {_interval(r)}, "
               f"{r['trials']} trials at N = {n}); the declared level lies "
+              f"{r['level_vs_ci95']} the interval ({MEANING[r['level_vs_ci95']]})."
+              for what, r, n in measured]
+    measured = [(f"Full sampling verdict, {r['sampler']} on {r['family']}, level "
+                 f"{CHECK_LEVEL:g}", r["false_alarms"], r["samples"])
+                for r in report["every_sampler"]]
+    lines += [f"- {what}: measured false-alarm rate {r['rate']:.4f} (95% CI {_interval(r)}, "
+              f"{r['trials']} runs at N = {n}); the declared level lies "
               f"{r['level_vs_ci95']} the interval ({MEANING[r['level_vs_ci95']]})."
               for what, r, n in measured]
     lines += [_sampler_error(v, report["calibrated_test"][0]) for v in sections
@@ -382,6 +519,46 @@ def markdown(report: dict[str, Any]) -> str:
               _power_reading(pw),
               "- Plan: " + ", ".join(f"{k} = {v}" for k, v in plan.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _copied(report: dict[str, Any]) -> list[str]:
+    """A line naming the parts copied from an earlier run, with its machine line."""
+    if "copied_parts" not in report:
+        return []
+    c = report["copied_parts"]
+    m = c["machine"]
+    return ["", f"Parts {', '.join(c['parts'])} are copied from an earlier run (machine: "
+            f"{m['cpu']}, load average {m['load_average_at_start'][0]:.2f}; plan "
+            + ", ".join(f"{k} = {v}" for k, v in c["plan"].items()) + ")."]
+
+
+def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Part 4's table."""
+    first = rows[0]
+    steps = next((r["steps"] for r in rows if r["steps"] is not None), "no")
+    lines = ["## 4. Every sampler's full verdict on null families", "",
+             f"`sampling_section` of each `--sampler` at {first['samples']} samples "
+             f"({steps} steps for the path samplers; the tempered SMC's stages are "
+             f"adaptive), level {CHECK_LEVEL:g}, seeds 1..runs, path-following repairs left "
+             "out. On each family the composed and oracle laws coincide (FC: C2; FC under an "
+             "orthogonal map: C7; the shear family at t = 0 for the tempered SMC), so every "
+             "*fails* verdict (calibrated and rejected) is a false alarm. *Undecided*: the "
+             "oracle run missed the target (not calibrated), counted apart; *rejected*: "
+             "`holds == False` whatever the calibration.", "",
+             "| sampler | family | runs | fails (false alarms) | rate | 95% CI | level vs CI "
+             "| P(X ≥ k) | χ² | rejected | undecided | mean value / null median | stages | "
+             "sweeps | s per run |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+             "---|"]
+    for r in rows:
+        fa = r["false_alarms"]
+        lines.append(f"| {r['sampler']} | {r['family']} | {fa['trials']} | {fa['count']} | "
+                     f"{fa['rate']:.4f} | {_interval(fa)} | {fa['level_vs_ci95']} | "
+                     f"{fa['p_rate_exceeds_level']:.3f} | "
+                     f"{r['p_value_uniformity']['chi2_p_value']:.3f} | "
+                     f"{r['rejected']['count']} | {r['undecided']['count']} | "
+                     f"{r['mean_value_over_null_median']:.3f} | {r['mean_stages']:.1f} | "
+                     f"{r['mean_sweeps']:.0f} | {r['seconds_per_run']:.1f} |")
+    return [*lines, ""]
 
 
 def _sampler_error(v: dict[str, Any], exact: dict[str, Any]) -> str:
@@ -421,21 +598,42 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp.name, path)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
+    """Run the benchmark; ``mapper`` runs part 4's null runs (``numerics.campaigns``: the
+    serial map here, a Dask map from ``projcomp.campaigns.mapper_for``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="a few trials per part; write to a fresh temporary folder")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="parts to run; the others are copied from the committed "
+                             "results/calibration.json (their plan and machine line too)")
+    parser.add_argument("--samplers", nargs="+", choices=ORDER, default=list(ORDER),
+                        help="samplers of part 4 (default: all)")
+    parser.add_argument("--families", nargs="+", choices=list(NULL_FAMILIES),
+                        default=list(NULL_FAMILIES), help="null families of part 4")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the results (default benchmarks/results)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     plan = QUICK if args.quick else FULL
     out = Path(tempfile.mkdtemp(prefix="bench_calibration.")) if args.quick else RESULTS
+    out = args.out or out
     out.mkdir(exist_ok=True)
     start = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "plan": asdict(plan)}
-    for key, part in (("calibrated_test", calibrated_test), ("sampling_verdict",
-                                                             sampling_verdicts),
-                      ("power", power)):
-        report[key] = part(plan)
+    kept = [key for key in PARTS if key not in args.parts]
+    if kept:
+        previous = json.loads((RESULTS / "calibration.json").read_text())
+        report.update({key: previous[key] for key in kept})
+        report["copied_parts"] = {"parts": kept, "machine": previous["machine"],
+                                  "plan": previous["plan"]}
+    parts = {"calibrated_test": calibrated_test, "sampling_verdict": sampling_verdicts,
+             "power": power,
+             "every_sampler": lambda p: every_sampler(
+                 p, logged_map if mapper is serial_map else mapper, tuple(args.samplers),
+                 tuple(args.families))}
+    for key in args.parts:
+        report[key] = parts[key](plan)
         print(f"{key}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     report["seconds"] = time.perf_counter() - start
     write_atomically(out / "calibration.json", json.dumps(report, indent=2) + "\n")

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "the tempered SMC at t = 0)")
     check.add_argument("--device", default="cpu",
                        help="torch device of the sampling check, e.g. cuda (default cpu)")
-    check.add_argument("--seed", type=int, default=0,
+    check.add_argument("--seed", type=_non_negative, default=0,
                        help="seed of everything that samples (default 0)")
     check.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                        help="stop with exit status 2 after SECONDS, naming the phase "

@@ -1,9 +1,11 @@
 """The sampling section of ``check`` (numerics.sampling.section): composed targets, the
 named samplers, options and the section's contract.
 
-Failure budget: the one calibrated statistical assertion (an FC family's composed run
-accepted against its oracle run) has level 1e-3 — its false-failure probability for a
-fresh seed; everything else is exact or deterministic.
+Failure budget: the calibrated statistical assertions are an FC family's composed run
+accepted against its oracle run (level 1e-3, its false-failure probability for a fresh
+seed) and the false-alarm count of the tempered SMC's verdict over a batch of seeds (a
+binomial bound with tail 5.4e-4 at the measured rate, see the test);
+everything else is exact or deterministic.
 """
 
 from __future__ import annotations
@@ -109,7 +111,28 @@ def test_an_unconverged_sampler_is_flagged_uncalibrated() -> None:
     options = SamplingOptions(samples=500, steps=2, level=0.01)
     section = sampling_section(s.family, s.result, s.lenses, options, seed=1)
     assert not section.sampler_reaches_target and not section.calibrated
+    assert section.note.startswith("not calibrated — raise steps/particles")
     assert "not guaranteed" in section.note
+
+
+# THEORY C13's shear family at t = 0: the composed and oracle runs of the tempered SMC sample
+# one law (C[p⃗] is exact there), so every rejection is a false alarm. The declared level
+# is 0.01, but the benchmark measures 0.045 (95 % CI [0.021, 0.084], 200 runs at N = 200;
+# benchmarks/results/calibration.md): the level is NOT yet met at this sample size. This
+# test pins that measured state: with a rate of at most 0.1 the count over BATCH seeds
+# exceeds MAX_FALSE_ALARMS with probability P(X ≥ 6 | 12, 0.1) = 5.4e-4.
+BATCH = 12
+MAX_FALSE_ALARMS = 5
+def test_tempered_smc_false_alarms_over_a_batch() -> None:
+    s = setup(shear_family())
+    options = SamplingOptions(samples=200, sampler="smc", level=0.01, repairs=False)
+    sections = [sampling_section(s.family, s.result, s.lenses, options, seed=seed)
+                for seed in range(1, BATCH + 1)]
+    false_alarms = sum(not x.holds for x in sections)
+    assert false_alarms <= MAX_FALSE_ALARMS, [x.test.p_value for x in sections]
+    assert all(x.calibrated and x.tempered is not None for x in sections)
+    assert all(x.tempered.composed.stages == len(x.tempered.composed.sweeps) > 1
+               for x in sections)
 
 
 def test_same_seed_same_section() -> None:

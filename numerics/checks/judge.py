@@ -58,7 +58,7 @@ from numerics.laws.unnormalized import (
     Unnormalized,
     operator_name,
 )
-from numerics.sampling.report import SamplingSkipped
+from numerics.sampling.report import SamplingSection, SamplingSkipped
 from numerics.sampling.section import SamplingOptions, sampling_section
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
@@ -116,7 +116,13 @@ def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOpt
         return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
     section = sampling_section(composed.family, composed.result, composed.lenses, options,
                                seed=seed)
-    return replace(report, sampling=section, verdict=_verdict(section.holds))
+    return replace(report, sampling=section, verdict=_sampling_verdict(section))
+
+
+def _sampling_verdict(section: SamplingSection) -> Verdict:
+    """:func:`_verdict` of the calibrated test; ``undecided`` when the oracle run itself
+    misses the target (the section's note: not calibrated — raise steps/particles)."""
+    return _verdict(section.holds) if section.calibrated else "undecided"
 
 
 def _verdict(holds: bool) -> Verdict:

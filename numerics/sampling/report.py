@@ -18,6 +18,7 @@ import torch
 
 from numerics.records import optional
 from numerics.sampling.calibration import Calibration
+from numerics.sampling.smc import TemperedDiagnostics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +89,16 @@ class PathRepair:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TemperedRuns:
+    """The tempered SMC's move diagnostics (``numerics.sampling.smc.TemperedDiagnostics``:
+    stages, sweeps, acceptance and residual correlation per stage) for the composed and
+    the oracle run."""
+
+    composed: TemperedDiagnostics
+    oracle: TemperedDiagnostics
+
+
+@dataclass(frozen=True, kw_only=True)
 class Draws:
     """The section's sample sets, each ``(N, n)``: the composed run, the oracle run and
     exact draws of the aimed law (for figures and further statistics; no part of the
@@ -108,7 +119,9 @@ class SamplingSection:
     guaranteed. ``composed_info`` holds the sampler's own diagnostics (``acceptance``;
     ``stages`` for the tempered SMC; ``resamplings``, ``final_ess`` for path SMC).
     ``path_following`` (tempered SMC only) maps each path-following repair to its
-    result."""
+    result; ``tempered`` (tempered SMC only) holds both runs' move diagnostics. When
+    ``calibrated`` is false the verdict is undecided ("not calibrated", ``note``), whatever
+    ``holds`` says."""
 
     holds: bool
     gaps: list[float]
@@ -129,6 +142,7 @@ class SamplingSection:
     seed: int
     device: str
     path_following: Mapping[str, PathRepair] | None = optional()
+    tempered: TemperedRuns | None = optional()
     note: str | None = optional()
 
 

@@ -33,6 +33,13 @@ moves invariant for ``γ_k`` rejuvenate them without changing the weights.
 MALA step sizes adapt between sweeps to an acceptance target from the population's mean
 acceptance (each sweep is an exact ``γ_k``-invariant kernel; the population-based choice is
 the adaptive SMC of Jasra et al. 2011, consistent by Beskos, Jasra, Kantas & Thiery 2016).
+After a resampling the particles are duplicates, i.e. dependent draws; the tempered SMC (and
+the path SMC's final step with ``equalize``) therefore moves them with MALA preconditioned
+by the population's covariance until their residual correlation with the resampled start
+is at most ``DECORRELATION`` (:func:`_decorrelating_sweeps`, issue 11), and reports the
+stages, sweeps, acceptance and residual correlations as :class:`TemperedDiagnostics`.
+Measured: this leaves no bias (40 pooled runs match exact draws) but the runs are still
+more spread than independent draws at N = 200 (``benchmarks/results/calibration.md``).
 
 Both follow the samplers' convention (``numerics.sampling.samplers``):
 ``path_smc(score, x, times, process, *, log_prob, generator, callback, **options)``, and
@@ -47,7 +54,7 @@ random draw takes an explicit ``torch.Generator``; dtype and device follow the p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -94,7 +101,8 @@ class SMCResult:
     (tempered), float64; per stage ``k = 1..K``: ``ess (K,)`` the ESS after reweighting,
     ``resampled (K,)`` whether it resampled, ``acceptance (K,)`` the mean MALA acceptance
     probability; ``log_normalizer`` ``log Ẑ`` (module docstring); cost in per-particle
-    score and log-density evaluations.
+    score and log-density evaluations; ``diagnostics`` the move phases of
+    :func:`tempered_smc` (``None`` for :func:`path_smc`).
     """
 
     x: Tensor
@@ -106,6 +114,7 @@ class SMCResult:
     log_normalizer: float
     score_evals: int
     density_evals: int
+    diagnostics: TemperedDiagnostics | None = None
 
     @property
     def weights(self) -> Tensor:
@@ -235,7 +244,7 @@ def path_smc(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
              log_prob: LogProb, generator: torch.Generator | None = None,
              callback: Callback | None = None, predictor: str = "sde",
              ess_fraction: float = 0.5, mcmc_steps: int = 2,
-             step_scale: float = DEFAULT_STEP_SCALE) -> SMCResult:
+             step_scale: float = DEFAULT_STEP_SCALE, equalize: bool = False) -> SMCResult:
     """SMC along ``q_t`` (THEORY C13(a); module docstring): ``x (N, n)`` drawn from
     ``N(0, s_T² I)`` (``samplers.prior_sample``), ``times`` decreasing from ``T``,
     ``score``/``log_prob`` those of ``q_t``.
@@ -246,7 +255,15 @@ def path_smc(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
     ``q_{t_{i+1}}`` starting at ``h = (step_scale · s_{t_{i+1}})² / 2`` (proposal std
     ``step_scale · s``), adapted between sweeps. The callback receives
     ``PATH_CALLBACK_KEYS`` before step ``i``. Cost per particle: ``1 + steps (1 +
-    mcmc_steps)`` score and as many density evaluations.
+    mcmc_steps)`` score and as many density evaluations, plus the final sweeps.
+
+    With ``equalize`` the run ends with equally weighted, decorrelated particles: a
+    systematic resampling at the last time, then preconditioned MALA sweeps on
+    ``q_{t_K}`` until the residual correlation with the resampled start is at most
+    ``DECORRELATION`` (:func:`_decorrelating_sweeps`, initial ``h = 1/2``; ``diagnostics``
+    reports them as one stage). Without it, the duplicates of a final resampling are
+    dependent draws, which a two-sample test calibrated on independent draws takes for a
+    discrepancy (``benchmarks/results/calibration.md``).
     """
     kernel = choose(PREDICTORS, predictor, "predictor")
     generator = require_generator(generator, "path_smc")
@@ -260,6 +277,7 @@ def path_smc(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
     weights = _Weights(state.log_density
                        - _gaussian_log_density(state.position, 0.0, process.s(t0) ** 2))
     acceptance: list[float] = []
+    h: float | None = None
     for i in range(len(times) - 1):
         t, t_next = float(times[i]), float(times[i + 1])
         x = state.position
@@ -273,10 +291,19 @@ def path_smc(score: Score, x: Tensor, times: Tensor, process: ForwardProcess, *,
         weights.reweight(proposed.log_density + _backward_log_density(process, x, y, t, t_next)
                          - state.log_density - log_k)
         state = _take(weights.resample_if(ess_fraction * len(x), generator), proposed)
-        h = 0.5 * (step_scale * process.s(t_next)) ** 2
-        state, rate, _ = _mala_sweeps(at(t_next), state, h, mcmc_steps, generator)
+        h = (0.5 * (step_scale * process.s(t_next)) ** 2 if h is None
+             else h * (process.s(t_next) / process.s(t)) ** 2)
+        state, rate, h = _mala_sweeps(at(t_next), state, h, mcmc_steps, generator)
         acceptance.append(rate)
-    return _result(state.position, weights, times.tolist(), acceptance, score, density)
+    if not equalize:
+        return _result(state.position, weights, times.tolist(), acceptance, score, density)
+    state = _take(systematic_resample(weights.log_w, generator), state)
+    weights.log_w = torch.full_like(weights.log_w, -math.log(len(weights.log_w)))
+    state, phase = _decorrelating_sweeps(at(float(times[-1])), state, 0.5,
+                                         decorrelation=DECORRELATION, min_sweeps=MIN_SWEEPS,
+                                         max_sweeps=MAX_SWEEPS, generator=generator)
+    result = _result(state.position, weights, times.tolist(), acceptance, score, density)
+    return replace(result, diagnostics=_diagnostics([phase], DECORRELATION))
 
 
 # SMC along a tempering path at t = 0 ---------------------------------------------------
@@ -339,10 +366,144 @@ def _next_beta(log_ratio: Tensor, beta: float, target: float) -> float:
     return beta + (lo if lo > 0.0 else hi)
 
 
+@dataclass(frozen=True)
+class MovePhase:
+    """What the MALA sweeps after one resampling did (:func:`_decorrelating_sweeps`):
+    ``sweeps`` made, their mean ``acceptance``, the final ``step_size`` ``h``, the
+    ``moved`` share of particles whose position changed, and ``correlation``, the residual
+    correlation with the resampled start estimated from the squared jump distances
+    (:func:`_residual_correlation`; ``≤ decorrelation`` when the criterion was met)."""
+
+    sweeps: int
+    acceptance: float
+    step_size: float
+    moved: float
+    correlation: float
+
+
+@dataclass(frozen=True)
+class TemperedDiagnostics:
+    """Per run of :func:`tempered_smc`: ``stages``, and per stage the move phase's
+    ``sweeps``, ``acceptance`` and residual ``correlation`` (the diversity statistic), plus
+    ``unmet``, how many stages hit ``max_sweeps`` before the decorrelation criterion."""
+
+    stages: int
+    sweeps: tuple[int, ...]
+    acceptance: tuple[float, ...]
+    correlation: tuple[float, ...]
+    moved: tuple[float, ...]
+    unmet: int
+
+    @property
+    def total_sweeps(self) -> int:
+        return sum(self.sweeps)
+
+    @property
+    def max_correlation(self) -> float:
+        """The largest residual correlation over the stages (the run's diversity
+        statistic: 0 for fully decorrelated moves, 1 for particles that never moved)."""
+        return max(self.correlation, default=0.0)
+
+
+def _residual_correlation(jump: float, half_jump: float) -> float:
+    """The correlation ``ρ^k`` left after ``k`` sweeps, from the mean squared jump
+    distances ``J_k`` (``jump``) and ``J_{⌈k/2⌉}`` (``half_jump``) from the resampled start.
+
+    For a chain started in its stationary law whose state correlates with the start as
+    ``ρ^k`` (AR(1), the shape of a Metropolis chain's slowest mode), ``J_k = 2 V (1 − ρ^k)``
+    with ``V`` the within-mode variance, so ``J_k / J_{k/2} = 1 + ρ^{k/2}`` and
+    ``ρ^k = (J_k / J_{k/2} − 1)²``. It needs neither ``V`` nor the modes: jumps between
+    modes (which MALA does not make at large ``β``) do not enter. 1 when nothing moved."""
+    if half_jump <= 0.0:
+        return 1.0
+    return min(1.0, max(jump / half_jump - 1.0, 0.0) ** 2)
+
+
+def population_factor(x: Tensor) -> Tensor:
+    """A Cholesky factor ``L (n, n)`` of the particles' covariance ``Σ̂`` plus a ridge of
+    ``RIDGE · tr(Σ̂)/n`` (so that a degenerate population still gives a factor): the MALA
+    preconditioner of :func:`preconditioned_mala_step` (the population-adapted proposal
+    scale of SMC samplers: Chopin 2002; Jasra et al. 2011)."""
+    centred = x - x.mean(0)
+    cov = centred.T @ centred / max(len(x) - 1, 1)
+    ridge = RIDGE * float(cov.diagonal().mean()) + torch.finfo(x.dtype).tiny
+    return torch.linalg.cholesky(cov + ridge * torch.eye(x.shape[1], dtype=x.dtype,
+                                                         device=x.device))
+
+
+def preconditioned_mala_step(evaluate: Evaluate[State], state: State, step_size: float,
+                             factor: Tensor, generator: torch.Generator
+                             ) -> tuple[State, Tensor]:
+    """One MALA step with mass matrix ``M = L Lᵀ`` (``factor = L``; Roberts & Stramer
+    2002), per-particle accept/reject; ``(new state, α (N,))``.
+
+    Proposal ``y ~ Q(·|x) = N(x + h M ∇log π(x), 2h M)``, i.e. ``y = x + h M g + √(2h) L z``;
+    ``log Q(a|b) = −|L⁻¹(a − b − h M ∇log π(b))|² / 4h + c``. ``L = I`` is
+    ``samplers.mala_step``. One evaluation (score and density) per particle."""
+    h, x = step_size, state.position
+    mass = factor @ factor.T
+    drift = h * state.score @ mass
+    z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    y = x + drift + math.sqrt(2.0 * h) * z @ factor.T
+    proposed = evaluate(y)
+
+    def log_q(a: Tensor, b: Tensor, drift_b: Tensor) -> Tensor:
+        r = torch.linalg.solve_triangular(factor, (a - b - drift_b).T, upper=False)
+        return -r.square().sum(0) / (4.0 * h)
+
+    log_ratio = (proposed.log_density - state.log_density
+                 + log_q(x, y, h * proposed.score @ mass) - log_q(y, x, drift))
+    ok = torch.isfinite(y).all(-1) & ~torch.isnan(log_ratio)
+    log_alpha = torch.where(ok, log_ratio.clamp(max=0.0), -math.inf)
+    u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+    accept = torch.log(u) < log_alpha
+    return type(state)._make(torch.where(accept.view(-1, *[1] * (a.dim() - 1)), a, b)
+                             for a, b in zip(proposed, state, strict=True)), log_alpha.exp()
+
+
+def _decorrelating_sweeps(evaluate: Evaluate[State], state: State, h: float, *,
+                          decorrelation: float, min_sweeps: int, max_sweeps: int,
+                          generator: torch.Generator) -> tuple[State, MovePhase]:
+    """Preconditioned MALA sweeps on ``γ`` (``evaluate``; mass matrix the population's
+    covariance at the start, :func:`population_factor`) after a resampling until the
+    residual correlation with the start (:func:`_residual_correlation`) is at most
+    ``decorrelation``, at least ``min_sweeps`` and at most ``max_sweeps`` of them; ``h``
+    adapts after every sweep toward ``ACCEPT_TARGET`` from the population's mean
+    acceptance (``ADAPT_GAIN``)."""
+    start = state.position
+    factor = population_factor(start)
+    jumps, rates = [0.0], []
+    correlation = 1.0
+    while len(rates) < max_sweeps:
+        state, alpha = preconditioned_mala_step(evaluate, state, h, factor, generator)
+        rate = float(alpha.mean())
+        rates.append(rate)
+        h *= math.exp(ADAPT_GAIN * (rate - ACCEPT_TARGET))
+        jumps.append(float((state.position - start).square().sum(-1).mean()))
+        k = len(rates)
+        correlation = _residual_correlation(jumps[k], jumps[(k + 1) // 2])
+        if k >= min_sweeps and correlation <= decorrelation:
+            break
+    moved = float((state.position != start).any(-1).to(torch.float64).mean())
+    return state, MovePhase(sweeps=len(rates), acceptance=sum(rates) / len(rates),
+                            step_size=h, moved=moved, correlation=correlation)
+
+
+# Move phase of tempered_smc: sweeps until the residual correlation with the resampled start
+# is ≤ 0.01 (an AR(1) chain then keeps 1 % of its start), at least 4 sweeps (the criterion
+# compares J_k with J_{k/2}: 4 sweeps give two halves of two), at most 200.
+DECORRELATION = 0.01
+MIN_SWEEPS = 4
+MAX_SWEEPS = 200
+# Ridge of the population covariance, relative to its mean variance.
+RIDGE = 1e-6
+
+
 @torch.no_grad()
 def tempered_smc(score: Score, x: Tensor, *, log_prob: LogProb, reference: GaussianReference,
                  generator: torch.Generator | None = None, callback: Callback | None = None,
-                 ess_fraction: float = 0.5, mala_steps: int = 5,
+                 ess_fraction: float = 0.5, decorrelation: float = DECORRELATION,
+                 min_sweeps: int = MIN_SWEEPS, max_sweeps: int = MAX_SWEEPS,
                  max_stages: int = 1000) -> SMCResult:
     """Adaptive tempered SMC for ``π`` (THEORY C13(b); module docstring).
 
@@ -356,12 +517,18 @@ def tempered_smc(score: Score, x: Tensor, *, log_prob: LogProb, reference: Gauss
     ``3 sqrt(λ_max(Cov π))``; a ``ρ`` narrower than ``π`` leaves tails unexplored (the
     weights cannot recover them).
 
-    Each stage picks ``β'`` (``_next_beta``), reweights by ``exp((β' − β)(log π − log ρ))``,
-    resamples systematically and runs ``mala_steps`` MALA sweeps on ``π_{β'}`` (initial
-    step ``h = σ²/2``, adapted between sweeps and carried across stages). Raises
-    ``RuntimeError`` if ``β`` has not reached 1 after ``max_stages``. ``log_normalizer``
-    estimates ``log ∫ exp(log_prob(·, 0))``. The callback receives ``TEMPERED_CALLBACK_KEYS``
-    before each stage. Cost per particle: ``1 + stages · mala_steps`` evaluations of each.
+    Each stage picks ``β'`` so that the ESS of the incremental weights is
+    ``ess_fraction · N`` (``_next_beta``), reweights by ``exp((β' − β)(log π − log ρ))``,
+    resamples systematically and moves the particles by MALA sweeps on ``π_{β'}`` until
+    their residual correlation with the resampled start is at most ``decorrelation``
+    (:func:`_decorrelating_sweeps`; ``min_sweeps`` to ``max_sweeps`` sweeps; the step
+    ``h``, initially ``1/2`` (proposal std ``√(2h)`` times the population's), adapts
+    toward ``ACCEPT_TARGET`` and carries across stages).
+    Raises ``RuntimeError`` if ``β`` has not reached 1 after ``max_stages``.
+    ``log_normalizer`` estimates ``log ∫ exp(log_prob(·, 0))``; ``diagnostics`` holds the
+    stages, sweeps, acceptance and residual correlation (:class:`TemperedDiagnostics`).
+    The callback receives ``TEMPERED_CALLBACK_KEYS`` before each stage. Cost per particle:
+    ``1 + total sweeps`` evaluations of each.
     """
     generator = require_generator(generator, "tempered_smc")
     ref = GaussianReference(reference.mean.to(x), float(reference.scale))
@@ -371,8 +538,8 @@ def tempered_smc(score: Score, x: Tensor, *, log_prob: LogProb, reference: Gauss
         return lambda y: _tempered(beta, ref, y, density(y, 0.0).to(y), score(y, 0.0).to(y))
 
     state = at(0.0)(x.clone())
-    weights, betas, acceptance = _Weights(torch.zeros_like(state.log_density)), [0.0], []
-    h = 0.5 * ref.scale**2
+    weights, betas, phases = _Weights(torch.zeros_like(state.log_density)), [0.0], []
+    h = 0.5
     while betas[-1] < 1.0:
         if len(betas) > max_stages:
             raise RuntimeError(f"tempering reached beta={betas[-1]:.4g} after {max_stages} "
@@ -387,8 +554,21 @@ def tempered_smc(score: Score, x: Tensor, *, log_prob: LogProb, reference: Gauss
         state = _take(weights.resample_if(math.inf, generator), state)
         state = _tempered(new, ref, state.position, state.target_log_density,
                           state.target_score)
-        state, rate, h = _mala_sweeps(at(new), state, h, mala_steps, generator)
+        state, phase = _decorrelating_sweeps(at(new), state, h, decorrelation=decorrelation,
+                                             min_sweeps=min_sweeps, max_sweeps=max_sweeps,
+                                             generator=generator)
+        h = phase.step_size
         betas.append(new)
-        acceptance.append(rate)
-    return _result(state.position, weights, betas, acceptance, score, density)
+        phases.append(phase)
+    result = _result(state.position, weights, betas, [p.acceptance for p in phases], score,
+                     density)
+    return replace(result, diagnostics=_diagnostics(phases, decorrelation))
 
+
+def _diagnostics(phases: list[MovePhase], decorrelation: float) -> TemperedDiagnostics:
+    return TemperedDiagnostics(
+        stages=len(phases), sweeps=tuple(p.sweeps for p in phases),
+        acceptance=tuple(p.acceptance for p in phases),
+        correlation=tuple(p.correlation for p in phases),
+        moved=tuple(p.moved for p in phases),
+        unmet=sum(p.correlation > decorrelation for p in phases))
