@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -48,7 +48,6 @@ from numerics.checks.report import (
     Undecided,
     Verdict,
 )
-from numerics.composition.properties import operator_properties
 from numerics.laws import Distribution, is_block_diagonal
 from numerics.laws.family import Family
 from numerics.laws.unnormalized import (
@@ -59,10 +58,12 @@ from numerics.laws.unnormalized import (
     operator_name,
 )
 from numerics.sampling.report import SamplingSkipped
-from numerics.sampling.section import SamplingOptions, sampling_section
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
 from numerics.tolerances import CLOSED_FORM, EXACT_TOL
+
+if TYPE_CHECKING:  # the sampling section is imported when it runs (check --samples 0 never)
+    from numerics.sampling.section import SamplingOptions
 
 TIME_POINTS = 12
 Summary = TypeVar("Summary", bound=GapSummary)
@@ -101,6 +102,8 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
     with single_threaded():
         report, composed = _check_family(family, seed, times, operator)
         if operator is not None:
+            from numerics.composition.properties import operator_properties
+
             report = replace(report, operator=OperatorReport(
                 name=operator_name(operator),
                 properties=operator_properties(operator, seed=seed)))
@@ -112,6 +115,8 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
 def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOptions,
                    seed: int) -> CheckReport:
     """The report with its sampling section; its test decides the verdict (C3, C9, C13)."""
+    from numerics.sampling.section import sampling_section
+
     if isinstance(composed.result, Unnormalized):
         return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
     section = sampling_section(composed.family, composed.result, composed.lenses, options,

@@ -190,9 +190,21 @@ def locality_statistic(score_j: Score, score_b: Score, x: Tensor, block: Sequenc
 
 def _jvp(score: Score, x: Tensor, v: Tensor) -> Tensor:
     """``∇score(x_i) v_i`` for every row (double-backward JVP: works for any
-    differentiable callable, forward-mode support not needed)."""
+    differentiable callable, forward-mode support not needed): ``g(u) = ∇_x ⟨score(x),
+    u⟩ = Jᵀu`` is linear in ``u``, so ``J v = ∇_u ⟨g(u), v⟩`` (at any ``u``; 0 here).
+    Both gradients are of scalars: autograd given explicit output gradients imports
+    torch's symbolic-shape machinery (sympy, ~2 s), which ``check`` does not need."""
     with torch.enable_grad():
-        return torch.autograd.functional.jvp(score, x.detach(), v)[1].detach()
+        x = x.detach().requires_grad_(True)
+        u = torch.zeros_like(x, requires_grad=True)
+        out = (score(x) * u).sum()
+        if not out.requires_grad:  # a score that ignores x: J = 0
+            return torch.zeros_like(v)
+        (g,) = torch.autograd.grad(out, x, create_graph=True, materialize_grads=True)
+        if not g.requires_grad:  # constant in u: J = 0
+            return torch.zeros_like(v)
+        (jv,) = torch.autograd.grad((g * v).sum(), u, materialize_grads=True)
+    return jv.detach()
 
 
 def family_points(family: Family, j: int, n: int, generator: torch.Generator) -> Tensor:
