@@ -96,15 +96,33 @@ DEFAULT_LIMITS = Limits()
 # reading ----------------------------------------------------------------------------------
 def load_family(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Family:
     """Read and validate the spec file at ``path``; raises ``SpecError``."""
-    return family_from_dict(_read_json(Path(path), limits), limits)
+    return family_from_dict(read_json(path, limits), limits)
 
 
 def family_from_dict(doc: Any, limits: Limits = DEFAULT_LIMITS) -> Family:
     """Validate a parsed spec (JSON data: dicts, lists, str, numbers) and build its Family."""
+    check_document(doc, limits)
+    return build_family(doc)
+
+
+def read_json(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The parsed JSON of the file at ``path`` (readable, within ``limits.bytes``, UTF-8,
+    JSON); raises ``SpecError``."""
+    return _read_json(Path(path), limits)
+
+
+def check_document(doc: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+    """What can be checked before building: sizes, structure, finite scalars and the JSON
+    Schema; raises ``SpecError``."""
     _check_sizes(doc, limits)
     _check_structure(doc, limits)
     _check_finite(doc, "")
     _check_schema(doc)
+
+
+def build_family(doc: dict[str, Any]) -> Family:
+    """The Family of a document that passed ``check_document``, checking what a schema
+    cannot say (shapes, weight sums, definiteness, partitions); raises ``SpecError``."""
     n = int(doc["dim"])
     with single_threaded():  # many small factorizations (numerics.threads)
         build = _Builder()

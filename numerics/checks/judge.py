@@ -36,7 +36,7 @@ from numerics.checks.gaps import (
     tolerance_reason,
 )
 from numerics.checks.heuristic import MAX_COSINE, cosine_matrix, predicts_success, reported
-from numerics.checks.locality import family_locality
+from numerics.checks.locality import family_locality, gaussian_locality
 from numerics.checks.report import (
     CheckReport,
     FCResult,
@@ -73,6 +73,8 @@ NO_CLOSED_FORM = ("C[p] has no closed form here, so there are no exact draws or 
 OVERLAPPING_BLOCKS = "conditionals differ from the background on overlapping coordinates"
 LOCALITY_BY_FC = "exact: FC holds, so every score difference is local (C19)"
 LOCALITY_BY_JVP = "estimated by Jacobian-vector products (C20)"
+LOCALITY_BY_GAUSSIANS = ("exact: every noisy member is a Gaussian, whose score has the "
+                         "constant Jacobian -precision (C20 in closed form)")
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,8 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     operator) gives a projective composition."""
     generator = torch.Generator().manual_seed(seed)
     feature = family.in_feature_space()
-    partition, inferred = _partition(family, feature)
-    fc = _fc_result(family, feature, partition, inferred)
+    partition, inferred, candidate = _partition(feature)
+    fc = _fc_result(family, feature, partition, inferred, candidate)
     report = partial(CheckReport, name=family.name, dim=family.dim, k=family.k,
                      factorized_conditionals=fc, heuristic=_heuristic(family),
                      locality=_locality(family, fc, seed,
@@ -171,23 +173,23 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     return report(noise_commutation=commutation, verdict=_verdict(commutation.holds)), composed
 
 
-def _partition(family: Family, feature: Family) -> tuple[Partition | None, bool]:
+def _partition(feature: Family) -> tuple[Partition | None, bool, Partition]:
     """Blocks ``M_i`` in the space where FC is judged: the feature map's blocks, the
-    spec's projections, or inferred ones (``None`` when inference finds overlaps), and
-    whether they were inferred."""
+    spec's projections, or inferred ones (``None`` when inference finds overlaps),
+    whether they were inferred, and the candidate blocks (inferred once)."""
     if feature.projections is not None:
-        return [list(b) for b in feature.projections], False
+        given = [list(b) for b in feature.projections]
+        return given, False, given
     blocks, disjoint = infer_partition(feature)
-    return (blocks if disjoint else None), True
+    return (blocks if disjoint else None), True, blocks
 
 
 def _fc_result(family: Family, feature: Family, partition: Partition | None,
-               inferred: bool) -> FCResult:
+               inferred: bool, candidate: Partition) -> FCResult:
     """FC (Definition 5.2) of ``feature`` (the family in the space where FC is judged) on
-    ``partition``; without one, FC fails on the overlapping candidate blocks."""
+    ``partition``; without one, FC fails on the overlapping ``candidate`` blocks."""
     space = "features of the feature map" if family.feature_map else "coordinates"
     if partition is None:
-        candidate, _ = infer_partition(feature)
         return FCResult(holds=False, partition=None, violation=1.0, candidate_blocks=candidate,
                         reason=OVERLAPPING_BLOCKS, tolerance=EXACT_TOL,
                         partition_inferred=inferred, space=space)
@@ -222,7 +224,8 @@ def _locality(family: Family, fc: FCResult, seed: int, t: float) -> Locality | N
     estimated, so an FC family of ``k`` conditionals stays ``O(k)`` work (each JVP estimate
     evaluates scores over all ``n`` coordinates, ``O(k·n)`` in all). Under any other
     feature map noise breaks FC in feature space for ``t > 0`` (C9) and the statistic is
-    estimated. Otherwise it is estimated from the
+    estimated. Where every noisy member is a single Gaussian the statistic is computed in
+    closed form (``gaussian_locality``: constant Jacobians). Otherwise it is estimated from the
     noisy members' scores and exact draws, on its own generator so the other checks'
     draws do not change; ``None`` when a member cannot draw."""
     blocks = [list(b) for b in fc.candidate_blocks]
@@ -230,6 +233,11 @@ def _locality(family: Family, fc: FCResult, seed: int, t: float) -> Locality | N
         zeros = [0.0] * len(blocks)
         return Locality(statistic=zeros, stderr=zeros, largest=0.0, t=t, blocks=blocks,
                         space=fc.space, points=0, probes=0, method=LOCALITY_BY_FC)
+    exact = gaussian_locality(family, t, blocks)
+    if exact is not None:
+        zeros = [0.0] * len(blocks)
+        return Locality(statistic=exact, stderr=zeros, largest=max(exact), t=t, blocks=blocks,
+                        space=fc.space, points=0, probes=0, method=LOCALITY_BY_GAUSSIANS)
     generator = torch.Generator().manual_seed(seed)
     try:
         estimates = family_locality(family, t, blocks, generator)

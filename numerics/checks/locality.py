@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from numerics.laws import GaussianMixture
 from numerics.laws.family import Family
 
 #: A score at one noise level: ``x (N, n) -> (N, n)``.
@@ -238,3 +239,26 @@ def family_locality(family: Family, t: float, blocks: Sequence[Sequence[int]],
                                family_points(feature, j, points, generator), blocks[j],
                                generator, probes)
             for j in range(family.k)]
+
+
+def gaussian_locality(family: Family, t: float,
+                      blocks: Sequence[Sequence[int]]) -> list[float] | None:
+    """C20's ``L_j`` in closed form when every noisy member is a single Gaussian in the
+    space where FC is judged: its score's Jacobian is the constant ``−Λ_m`` (precision of
+    ``A♯p_m^t``), so ``L_j = ‖Λ_j − Λ_b‖²_{off M_j×M_j} / (‖Λ_j‖²_F + ‖Λ_b‖²_F)`` — what
+    :func:`family_locality` estimates, exactly and at ``O(k n³)`` (no probes, no draws).
+    ``None`` when a member is not a single Gaussian."""
+    members = family.noised(t).in_feature_space().members
+    if not all(isinstance(m, GaussianMixture) and m.num_components == 1 for m in members):
+        return None
+    precisions = [torch.cholesky_inverse(m.scale_tril[0]) if not m.is_diagonal
+                  else torch.diag(1.0 / m.variances[0]) for m in members]
+    background = precisions[0]
+    out = []
+    for precision, block in zip(precisions[1:], blocks, strict=True):
+        diff = precision - background
+        inner = torch.tensor(list(block), dtype=torch.long)
+        off = diff.square().sum() - diff[inner[:, None], inner[None, :]].square().sum()
+        out.append(float(off / (precision.square().sum() + background.square().sum())))
+    return out
+
