@@ -184,10 +184,12 @@ def _projective_gaps(family: Family, result: Distribution, lenses: Partition,
         if not lens:
             gaps.append(Gap(0.0, 0.0, CLOSED_FORM))
             continue
-        target = p.marginal(lens) if fm is None else p.pushforward(full[lens], shift[lens])
+        whole = fm is None and lens == list(range(family.dim))  # Π_i is the identity
+        target = p if whole else p.marginal(lens) if fm is None \
+            else p.pushforward(full[lens], shift[lens])
         if tuple(lens) not in views:
             try:
-                views[tuple(lens)] = result.marginal(lens) if fm is None \
+                views[tuple(lens)] = result if whole else result.marginal(lens) if fm is None \
                     else result.pushforward(full[lens], shift[lens])
             except (NotImplementedError, ExpansionTooLarge):
                 views[tuple(lens)] = None
