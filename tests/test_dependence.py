@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from numerics.checks import fc
+from numerics.checks import fc, metrics
 from numerics.checks.dependence import (
     gaussian_pair_dependence,
     independent_pairs,
@@ -189,12 +189,16 @@ def test_gaussian_locality_is_what_the_estimate_estimates(feature_map: bool) -> 
         assert abs(value - estimate.statistic) <= 5 * estimate.stderr
 
 
-def test_symmetric_inner_product_is_the_full_double_sum() -> None:
-    """``⟨p, p⟩`` over unordered component pairs equals the full ``K × K`` sum (and a
-    second call, memoized, the same value)."""
+@pytest.mark.parametrize("pair_elements", [2**20, 40])
+def test_symmetric_inner_product_is_the_full_double_sum(
+        pair_elements: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``⟨p, p⟩`` over unordered component pairs (chunked: ``PAIR_ELEMENTS`` = 40 holds
+    one 6 × 6 pair) equals the full ``K × K`` sum, and a second, memoized call the same."""
+    monkeypatch.setattr(metrics, "PAIR_ELEMENTS", pair_elements)
     g = torch.Generator().manual_seed(5)
     p = structured_mixture(6, 5, g)
     q = GaussianMixture(p.weights, p.means.clone(), p.covs.clone())  # same law, new object
-    assert math.isclose(float(log_inner(p, p)), float(log_inner(p, q)), rel_tol=1e-13)
-    assert float(log_inner(p, p, 0.3)) == float(log_inner(p, p, 0.3))
-    assert math.isclose(float(log_inner(p, p, 0.3)), float(log_inner(p, q, 0.3)), rel_tol=1e-13)
+    for extra in (0.0, 0.3):
+        first = float(log_inner(p, p, extra))
+        assert first == float(log_inner(p, p, extra))
+        assert math.isclose(first, float(log_inner(p, q, extra)), rel_tol=1e-13)
