@@ -64,21 +64,23 @@ from numerics.checks.judge import check_family
 from projcomp import spec
 from projcomp.cli import report_json
 marks = {"start": time.time() - started}
-def mark(name, since=[time.perf_counter()]):
-    now = time.perf_counter()
-    marks[name] = now - since[0]
-    since[0] = now
+cpu = {"start": time.process_time()}  # CPU seconds since the process began
+def mark(name, since=[time.perf_counter(), time.process_time()]):
+    now = [time.perf_counter(), time.process_time()]
+    marks[name], cpu[name] = now[0] - since[0], now[1] - since[1]
+    since[:] = now
 doc = spec.read_json(sys.argv[1]); mark("parse")
 spec.check_document(doc); mark("validate")
 family = spec.build_family(doc); mark("build")
 report = check_family(family); mark("check")
 text = json.dumps(report_json(report), indent=2); mark("render")
-print(json.dumps({"phases": marks, "verdict": report.verdict}))
+print(json.dumps({"phases": marks, "cpu": cpu, "verdict": report.verdict}))
 """
 
 
-def run_child(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB, this child's own: ``wait4``) and stdout of a child."""
+def run_child(argv: list[str]) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (MiB, this child's own: ``wait4``), stdout and CPU seconds
+    (user + system) of a child."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
@@ -89,7 +91,7 @@ def run_child(argv: list[str]) -> tuple[float, float, str]:
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {err.read()[-500:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
+        return seconds, usage.ru_maxrss / 1024, out.read(), usage.ru_utime + usage.ru_stime
 
 
 def end_to_end(spec: Path, repeats: int = REPEATS, limits: tuple[str, ...] = ()) -> dict:
@@ -98,19 +100,23 @@ def end_to_end(spec: Path, repeats: int = REPEATS, limits: tuple[str, ...] = ())
     argv = [sys.executable, "-m", "projcomp.cli", "check", str(spec), "--json",
             "--samples", "0", *limits]
     runs = [run_child(argv) for _ in range(repeats)]
-    return {"seconds": min(r[0] for r in runs), "peak_rss_mib": max(r[1] for r in runs),
+    return {"seconds": min(r[0] for r in runs), "cpu_seconds": min(r[3] for r in runs),
+            "peak_rss_mib": max(r[1] for r in runs),
             "verdict": json.loads(runs[-1][2])["verdict"],
             "spec_mib": spec.stat().st_size / 2**20}
 
 
-def phases(spec: Path, repeats: int = REPEATS) -> dict[str, float]:
-    """Seconds per phase (best of ``repeats`` for each) and their total."""
-    best: dict[str, float] = {}
+def phases(spec: Path, repeats: int = REPEATS) -> dict[str, dict[str, float]]:
+    """Wall and CPU seconds per phase (best of ``repeats`` for each) and their totals."""
+    best: dict[str, dict[str, float]] = {"wall": {}, "cpu": {}}
     for _ in range(repeats):
-        out = run_child([sys.executable, "-c", PHASE_SCRIPT, str(spec), repr(time.time())])[2]
-        for name, value in json.loads(out)["phases"].items():
-            best[name] = min(best.get(name, math.inf), value)
-    best["total"] = sum(best[p] for p in PHASES)
+        out = json.loads(run_child([sys.executable, "-c", PHASE_SCRIPT, str(spec),
+                                    repr(time.time())])[2])
+        for kind, key in (("wall", "phases"), ("cpu", "cpu")):
+            for name, value in out[key].items():
+                best[kind][name] = min(best[kind].get(name, math.inf), value)
+    for kind in best.values():
+        kind["total"] = sum(kind[p] for p in PHASES)
     return best
 
 
@@ -205,15 +211,21 @@ def markdown(report: dict[str, Any]) -> str:
                                report["phases_n256_k32"])
     lines = ["# `projcomp check` benchmark", "",
              f"Machine: {machine}", "",
+             "Load averages before and after are in the machine line: on a shared machine "
+             "other work inflates wall times (CPU times, given beside them, much less).", "",
              "## The front door (issue 15, item 1)", "",
              "End to end (`projcomp check FAMILY.json --json --samples 0`), n = 256, k = 32, "
              f"4-component 8-D blocks: **{e2e['seconds']:.2f} s**, "
              f"peak RSS {e2e['peak_rss_mib']:.0f} MiB (spec file {e2e['spec_mib']:.1f} MiB, "
              f"verdict `{e2e['verdict']}`).", "",
-             "Per phase (a child doing what the command does, best of "
+             f"CPU (user + system) of that run: {e2e['cpu_seconds']:.2f} s.", "",
+             "Per phase, seconds (a child doing what the command does, best of "
              f"{REPEATS}; `start` is the interpreter and the imports):", "",
-             "| " + " | ".join(PHASES) + " | total |", "|" + "---|" * (len(PHASES) + 1),
-             "| " + " | ".join(f"{per_phase[p]:.3f}" for p in (*PHASES, "total")) + " |", "",
+             "| | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
+    lines += ["| " + kind + " | " + " | ".join(f"{per_phase[kind][p]:.3f}"
+                                              for p in (*PHASES, "total")) + " |"
+              for kind in ("wall", "cpu")]
+    lines += ["",
              "`check_family` in process as k doubles (8-D blocks, n = 8k):", "",
              "| k | n | seconds | ratio to k/2 |", "|---|---|---|---|"]
     lines += [f"| {r['k']} | {r['n']} | {r['seconds']:.3f} | "
@@ -229,7 +241,8 @@ def markdown(report: dict[str, Any]) -> str:
         sweep = report[key]
         end = sweep["end_to_end"]
         lines += [f"**{title}**: time ∝ d^{sweep['exponent']:.2f}; end to end at "
-                  f"d = {end['d']}: **{end['seconds']:.2f} s**, peak RSS "
+                  f"d = {end['d']}: **{end['seconds']:.2f} s** ({end['cpu_seconds']:.2f} s "
+                  f"CPU), peak RSS "
                   f"{end['peak_rss_mib']:.0f} MiB (spec {end['spec_mib']:.1f} MiB, verdict "
                   f"`{end['verdict']}`).", "", "| d | seconds (in process) |", "|---|---|"]
         lines += [f"| {r['d']} | {r['seconds']:.3f} |" for r in sweep["rows"]]
