@@ -23,7 +23,8 @@ class Limits:
     - ``members``: conditionals k, 256 — four times the largest benchmark (k = 64); FC
       and gap checks are ``O(k²)`` in the worst case.
     - ``components``: mixture components over the whole spec, 100,000 — the benchmark
-      spec holds 4,224; each costs a Cholesky factorization when read.
+      spec holds 4,224; each is factorized when read (one batched Cholesky per mixture,
+      repeated blocks once).
     """
 
     bytes: int = 64 * 2**20
