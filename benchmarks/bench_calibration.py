@@ -85,13 +85,15 @@ from numerics.claims.named_families import fc_family, fc_orthogonal, shear_famil
 from numerics.claims.sampled import Setup, setup, shear_variant
 from numerics.laws import Distribution, GaussianMixture
 from numerics.sampling.calibration import STATISTIC, calibrate, null_runs_for, statistic
-from numerics.sampling.section import (
-    CHECK_LEVEL,
+from numerics.sampling.options import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
     DEFAULT_STEPS,
     PATH_SAMPLERS,
     TEMPERED,
+)
+from numerics.sampling.section import (
+    CHECK_LEVEL,
     SamplingOptions,
     sampling_section,
 )

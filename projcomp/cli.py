@@ -20,26 +20,20 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from numerics.checks.report import CheckReport
-from numerics.laws.family import Family
-from numerics.models.family import ModelFamily
-from numerics.records import to_json
-from numerics.sampling.section import (
-    DEFAULT_SAMPLER,
-    DEFAULT_SAMPLES,
-    DEFAULT_STEPS,
-    SAMPLERS,
-    SamplingOptions,
-)
-from projcomp import model_check
+from numerics.sampling.options import DEFAULT_SAMPLER, DEFAULT_SAMPLES, DEFAULT_STEPS, SAMPLERS
 from projcomp.experiments import EXPERIMENTS
-from projcomp.model_spec import load_spec
+from projcomp.limits import Limits, SpecError
 from projcomp.profiles import PROFILES
-from projcomp.render import render_check
-from projcomp.spec import Limits, SpecError, family_to_dict
 from theory.catalogue import CLAIMS
+
+# What a command needs is imported when it runs (torch, the checks, the samplers), so
+# that `projcomp --help` starts at once and `check --samples 0` imports no sampler, SMC
+# or plotting code (tests/test_cli_imports.py).
+if TYPE_CHECKING:
+    from numerics.checks.report import CheckReport
+    from numerics.sampling.section import SamplingOptions
 
 # `projcomp counterexamples` searches counterexamples to the negative claims.
 SEARCHABLE = tuple(c.id for c in CLAIMS if c.expected == "fails")
@@ -189,6 +183,9 @@ def _limit(text: str) -> tuple[str, int]:
 
 def _run_check(args: argparse.Namespace) -> int:
     from numerics.checks.judge import check_family
+    from numerics.models.family import ModelFamily
+    from projcomp.model_spec import load_spec
+    from projcomp.render import render_check
 
     sampling = _sampling_options(args)
     operator = None
@@ -204,6 +201,8 @@ def _run_check(args: argparse.Namespace) -> int:
     with _deadline(args.timeout, phase), _progress(phase):
         family = load_spec(args.family, limits)
         if isinstance(family, ModelFamily):  # learned members (issue 12)
+            from projcomp import model_check
+
             return model_check.run(family, args)
         phase.enter("checking the family (FC, projective gaps, noise commutation"
                     + (", sampling)" if sampling else ")"))
@@ -292,6 +291,8 @@ def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
         raise UsageError("--samples: need at least 2 samples (or 0 to skip sampling)")
     import torch
 
+    from numerics.sampling.section import SamplingOptions
+
     try:
         device = torch.device(args.device)
         torch.empty(0, device=device)
@@ -304,6 +305,10 @@ def _sampling_options(args: argparse.Namespace) -> SamplingOptions | None:
 def report_json(report: CheckReport) -> dict[str, Any]:
     """The ``check --json`` document: the report's records with every ``Family`` (an
     operator's counterexample) written as a family spec."""
+    from numerics.laws.family import Family
+    from numerics.records import to_json
+    from projcomp.spec import family_to_dict
+
     return to_json(report, {Family: family_to_dict})
 
 

@@ -52,7 +52,7 @@ def load_spec(path: str | os.PathLike[str],
               limits: Limits = DEFAULT_LIMITS) -> Family | ModelFamily:
     """The spec at ``path``: a :class:`ModelFamily` when it has model members, else a
     :class:`Family` (``projcomp.spec.family_from_dict``). Raises ``SpecError``."""
-    doc = spec._read_json(Path(path), limits)
+    doc = spec.read_json(path, limits)
     if has_models(doc):
         return model_family_from_dict(doc, Path(path).parent, limits)
     return spec.family_from_dict(doc, limits)
@@ -61,10 +61,7 @@ def load_spec(path: str | os.PathLike[str],
 def model_family_from_dict(doc: dict[str, Any], folder: Path,
                            limits: Limits = DEFAULT_LIMITS) -> ModelFamily:
     """Validate a spec with model members (paths relative to ``folder``) and build it."""
-    spec._check_sizes(doc, limits)
-    spec._check_structure(doc, limits)
-    spec._check_finite(doc, "")
-    spec._check_schema(doc)
+    spec.check_document(doc, limits)
     if "feature_map" in doc:
         raise SpecError("feature_map", "not supported in a family with model members")
     n = int(doc["dim"])
@@ -85,7 +82,7 @@ def model_family_from_dict(doc: dict[str, Any], folder: Path,
 def _member(doc: dict[str, Any], path: str, n: int, process: ForwardProcess,
             folder: Path) -> tuple[NoisyScore, str]:
     if doc["type"] != "model":
-        return law_score(spec._dist(doc, path, n), process), "exact"
+        return law_score(spec.build_member(doc, path, n), process), "exact"
     try:
         network = build_module(doc["entry"], doc.get("config", {}), folder)
         load_weights(network, folder / doc["weights"])

@@ -47,21 +47,24 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache, reduce
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.exceptions import best_match
 
 from numerics.laws import BlockProduct, Distribution, GaussianMixture, LinearPushforward
 from numerics.laws.family import Family, FeatureMap
 from numerics.laws.mixture import SYMMETRY_TOL, WEIGHT_SUM_TOL
 from numerics.laws.processes import VE, VP, ForwardProcess
+from numerics.threads import single_threaded
 from numerics.tolerances import MAX_CONDITION
+from projcomp.limits import Limits, SpecError, exceeds
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 FORMAT = "projcomp.family/1"
 # SYMMETRY_TOL and WEIGHT_SUM_TOL are the GaussianMixture constructor's, so whatever passes
@@ -76,76 +79,78 @@ DTYPE = torch.float64
 MAX_MAGNITUDE = 1e30
 MIN_VARIANCE = 1.0 / MAX_MAGNITUDE
 MIN_SINGULAR_VALUE = MIN_VARIANCE ** 0.5
+# JSON value types: arrays holding only these need no walk (no strings, no containers),
+# and arrays of numbers hold only the first two (bool is a type of its own).
+_NUMBERS = frozenset({int, float})
+_SCALARS = frozenset({int, float, bool, type(None)})
+# A covariance is accepted without an eigendecomposition when its Cholesky factor
+# certifies λ_min ≥ 1 / tr(Σ⁻¹) ≥ 2·MIN_VARIANCE and cond(Σ) ≤ tr(Σ)·tr(Σ⁻¹) ≤
+# CERTIFIED_CONDITION: a symmetric eigensolver's smallest eigenvalue is then within
+# ~n·1e-16·cond ≤ 1e-3 relative of λ_min (n ≤ 1e4), so it is above MIN_VARIANCE and the
+# eigenvalue test (``_check_covariance``) would pass. Others go through that test.
+CERTIFIED_CONDITION = 1e10
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Structural limits of a spec, each raised by ``check --limit NAME=VALUE``.
-
-    - ``bytes``: file size, 64 MiB — ten times the largest benchmark spec (n = 256,
-      k = 32, ~6 MB); reading and parsing it takes about a second.
-    - ``depth``: JSON nesting, 64 — a distribution nests 3 levels per product or
-      pushforward, so 20 nested laws fit; Python's parser recurses per level.
-    - ``dim``: the dimension n, 1024 — dense n × n linear algebra per member (``O(n³)``,
-      ~0.1 s per factorization at 1024 on 2 cores); block products beyond it belong in
-      Python, where nothing is limited.
-    - ``members``: conditionals k, 256 — four times the largest benchmark (k = 64); FC
-      and gap checks are ``O(k²)`` in the worst case.
-    - ``components``: mixture components over the whole spec, 100,000 — the benchmark
-      spec holds 4,224; each costs a Cholesky factorization when read.
-    """
-
-    bytes: int = 64 * 2**20
-    depth: int = 64
-    dim: int = 1024
-    members: int = 256
-    components: int = 100_000
-
-
-def _exceeds(field: str, what: str, value: int, limits: Limits, name: str) -> SpecError:
-    return SpecError(field, f"{what} {value} exceeds the limit {getattr(limits, name)} "
-                            f"(raise it with --limit {name}=N)")
-
-
-class SpecError(ValueError):
-    """An invalid family spec; ``str()`` is one line, ``<field path>: <problem>``."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(" ".join(f"{field}: {problem}".split()))
+DEFAULT_LIMITS = Limits()
 
 
 # reading ----------------------------------------------------------------------------------
-def load_family(path: str | os.PathLike[str], limits: Limits = Limits()) -> Family:
+def load_family(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Family:
     """Read and validate the spec file at ``path``; raises ``SpecError``."""
-    return family_from_dict(_read_json(Path(path), limits), limits)
+    return family_from_dict(read_json(path, limits), limits)
 
 
-def family_from_dict(doc: Any, limits: Limits = Limits()) -> Family:
+def family_from_dict(doc: Any, limits: Limits = DEFAULT_LIMITS) -> Family:
     """Validate a parsed spec (JSON data: dicts, lists, str, numbers) and build its Family."""
+    check_document(doc, limits)
+    return build_family(doc)
+
+
+def read_json(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The parsed JSON of the file at ``path`` (readable, within ``limits.bytes``, UTF-8,
+    JSON); raises ``SpecError``."""
+    return _read_json(Path(path), limits)
+
+
+def check_document(doc: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+    """What can be checked before building: sizes, structure, finite scalars and the JSON
+    Schema; raises ``SpecError``."""
     _check_sizes(doc, limits)
     _check_structure(doc, limits)
     _check_finite(doc, "")
     _check_schema(doc)
+
+
+def build_family(doc: dict[str, Any]) -> Family:
+    """The Family of a document that passed ``check_document``, checking what a schema
+    cannot say (shapes, weight sums, definiteness, partitions); raises ``SpecError``."""
     n = int(doc["dim"])
-    background = _dist(doc["background"], "background", n)
-    conditionals = tuple(_dist(d, f"conditionals[{i}]", n)
-                         for i, d in enumerate(doc["conditionals"]))
-    k = len(conditionals)
-    return Family(background=background, conditionals=conditionals,
-                  weights=_weights(doc.get("weights"), k),
-                  projections=_projections(doc.get("projections"), n, k),
-                  feature_map=_feature_map(doc.get("feature_map"), n, k),
-                  process=_process(doc.get("process", {"type": "vp"})),
-                  name=doc.get("name", "family"))
+    with single_threaded():  # many small factorizations (numerics.threads)
+        build = _Builder()
+        background = build.dist(doc["background"], "background", n)
+        conditionals = tuple(build.dist(d, f"conditionals[{i}]", n)
+                             for i, d in enumerate(doc["conditionals"]))
+        k = len(conditionals)
+        return Family(background=background, conditionals=conditionals,
+                      weights=_weights(doc.get("weights"), k),
+                      projections=_projections(doc.get("projections"), n, k),
+                      feature_map=_feature_map(doc.get("feature_map"), n, k),
+                      process=_process(doc.get("process", {"type": "vp"})),
+                      name=doc.get("name", "family"))
+
+
+def build_member(doc: dict[str, Any], path: str, n: int) -> Distribution:
+    """The law of one member document at ``path`` of dimension ``n`` (a document that
+    passed ``check_document``); raises ``SpecError``."""
+    with single_threaded():
+        return _Builder().dist(doc, path, n)
 
 
 def _read_json(path: Path, limits: Limits) -> Any:
     try:
         size = path.stat().st_size
         if size > limits.bytes:
-            raise _exceeds(str(path), "file size", size, limits, "bytes")
+            raise exceeds(str(path), "file size", size, limits, "bytes")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(str(path), f"cannot read file ({err.strerror or err})") from err
@@ -171,14 +176,14 @@ def _check_structure(doc: Any, limits: Limits) -> None:
     while stack:
         value, path, depth = stack.pop()
         if depth > limits.depth:
-            raise _exceeds(path or "(top level)", "nesting depth", depth, limits, "depth")
+            raise exceeds(path or "(top level)", "nesting depth", depth, limits, "depth")
         if isinstance(value, str):
             _check_text(value, path)
         elif isinstance(value, dict):
             for key, item in value.items():
                 _check_text(key, _join(path, "(a key)"))
                 stack.append((item, _join(path, key), depth + 1))
-        elif isinstance(value, list):
+        elif isinstance(value, list) and not _SCALARS.issuperset(map(type, value)):
             stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
                          if isinstance(item, (dict, list, str)))
 
@@ -201,14 +206,14 @@ def _check_sizes(doc: Any, limits: Limits) -> None:
         return
     dim, conditionals = doc.get("dim"), doc.get("conditionals")
     if isinstance(dim, int) and limits.dim < dim <= MAX_MAGNITUDE:  # larger: _check_finite
-        raise _exceeds("dim", "dimension", dim, limits, "dim")
+        raise exceeds("dim", "dimension", dim, limits, "dim")
     members = conditionals if isinstance(conditionals, list) else []
     if len(members) > limits.members:
-        raise _exceeds("conditionals", "number of conditionals", len(members), limits,
+        raise exceeds("conditionals", "number of conditionals", len(members), limits,
                        "members")
     count = _components([doc.get("background"), *members])
     if count > limits.components:
-        raise _exceeds("(top level)", "number of mixture components", count, limits,
+        raise exceeds("(top level)", "number of mixture components", count, limits,
                        "components")
 
 
@@ -240,13 +245,13 @@ def _join(path: str, key: str | int) -> str:
 
 def _check_finite(value: Any, path: str) -> None:
     """Every scalar field finite and at most ``MAX_MAGNITUDE`` (NaN, Infinity and 1e400
-    are not). Arrays of numbers are skipped here: ``_numbers`` checks them when they are
+    are not). Arrays of numbers are skipped here: ``_tensor`` checks them when they are
     converted, in one pass per array (a 256-D family holds ~10⁵ numbers)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         _check_number(value, path or "(top level)")
     if isinstance(value, dict):
         items = value.items()
-    elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+    elif isinstance(value, list) and dict in set(map(type, value)):
         items = enumerate(value)
     else:
         items = ()
@@ -254,13 +259,39 @@ def _check_finite(value: Any, path: str) -> None:
         _check_finite(item, _join(path, key))
 
 
-def _numbers(row: list[Any], path: str) -> None:
-    """``row`` holds only finite JSON numbers (not booleans, strings or nested arrays)."""
-    for j, v in enumerate(row):
+def _numbers(value: list[Any], path: str, depth: int) -> None:
+    """Raise for the first entry of ``value`` (arrays nested ``depth`` levels, in reading
+    order) that is not a finite JSON number within ``MAX_MAGNITUDE`` (booleans, strings and
+    nested arrays are not numbers); the slow path, taken once ``_tensor`` found one."""
+    if depth > 1:
+        for i, item in enumerate(value):
+            _numbers(item, f"{path}[{i}]", depth - 1)
+        return
+    for j, v in enumerate(value):
         if type(v) not in (int, float):
             raise SpecError(f"{path}[{j}]", f"{json.dumps(v)[:40]} is not a number")
         if not abs(v) <= MAX_MAGNITUDE:
             _check_number(v, f"{path}[{j}]")
+
+
+def _tensor(value: list[Any], path: str, depth: int) -> torch.Tensor:
+    """``value`` (arrays nested ``depth`` levels, shapes already checked) as a float64
+    tensor, every entry a JSON number within ``MAX_MAGNITUDE``: the entries' types are
+    collected row by row and the bound checked on the converted array, at C speed (a
+    dense 1024-D spec holds 3·10⁶ numbers); ``_numbers`` names the entry at fault."""
+    rows = [value]
+    for _ in range(depth - 1):
+        rows = [row for block in rows for row in block]
+    try:
+        array = np.array(value, dtype=np.float64)
+        valid = (all(_NUMBERS.issuperset(map(type, row)) for row in rows)
+                 and bool((np.abs(array) <= MAX_MAGNITUDE).all()))
+    except (OverflowError, TypeError, ValueError):  # e.g. an integer past float64
+        valid = False
+    if not valid:
+        _numbers(value, path, depth)
+        return torch.tensor(value, dtype=DTYPE)  # numbers numpy would not convert alone
+    return torch.from_numpy(array)
 
 
 def _check_number(v: float, path: str) -> None:
@@ -274,13 +305,42 @@ def _check_number(v: float, path: str) -> None:
                           f"keeps the composition's float64 arithmetic finite")
 
 
+def _schema() -> dict[str, Any]:
+    text = resources.files("projcomp").joinpath("schemas/family.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
 @cache
 def _validator() -> Draft202012Validator:
-    text = resources.files("projcomp").joinpath("schemas/family.schema.json").read_text("utf-8")
-    return Draft202012Validator(json.loads(text))
+    """The reference validator (jsonschema, draft 2020-12): it finds the best error."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema())
+
+
+@cache
+def _fast_validator() -> Callable[[Any], Any]:
+    """The same schema compiled to Python by fastjsonschema (~50× faster on a valid 6 MB
+    spec). It knows drafts up to 7; the schema uses no 2019+ keyword whose meaning differs
+    there (``$defs`` is reached by JSON pointer, and no ``$ref`` has sibling keywords)."""
+    import fastjsonschema
+
+    return fastjsonschema.compile({**_schema(),
+                                   "$schema": "http://json-schema.org/draft-07/schema#"})
 
 
 def _check_schema(doc: Any) -> None:
+    """Valid documents pass the compiled validator; a document it rejects is judged by the
+    reference validator, which names the field (so both agree on every error message)."""
+    from fastjsonschema import JsonSchemaException
+
+    try:
+        _fast_validator()(doc)
+        return
+    except JsonSchemaException:
+        pass
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(doc))
     if error is not None:
         raise SpecError(*_describe(error))
@@ -306,12 +366,18 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 def _vector(value: list[float], path: str, n: int | None = None) -> torch.Tensor:
     if n is not None and len(value) != n:
         raise SpecError(path, f"length {len(value)}, expected {n}")
-    _numbers(value, path)
-    return torch.tensor(value, dtype=DTYPE)
+    return _tensor(value, path, 1)
 
 
 def _matrix(value: list[list[float]], path: str, rows: int | None = None,
             cols: int | None = None) -> torch.Tensor:
+    _rows(value, path, rows, cols)
+    return _tensor(value, path, 2)
+
+
+def _rows(value: list[list[float]], path: str, rows: int | None, cols: int | None) -> None:
+    """``value`` is ``rows`` arrays (any number if None) of ``cols`` entries (as many as
+    the first row if None); ``_tensor`` checks that the entries are numbers."""
     if rows is not None and len(value) != rows:
         raise SpecError(path, f"{len(value)} rows, expected {rows}")
     cols = len(value[0]) if cols is None else cols
@@ -320,12 +386,46 @@ def _matrix(value: list[list[float]], path: str, rows: int | None = None,
             raise SpecError(f"{path}[{i}]", "expected an array of numbers")
         if len(row) != cols:
             raise SpecError(f"{path}[{i}]", f"length {len(row)}, expected {cols}")
-        _numbers(row, f"{path}[{i}]")
-    return torch.tensor(value, dtype=DTYPE)
 
 
-def _covariance(value: list[list[float]], path: str, n: int) -> torch.Tensor:
-    cov = _matrix(value, path, n, n)
+def _covariances(values: list[list[list[float]]], paths: Sequence[str],
+                 n: int) -> torch.Tensor:
+    """The ``n × n`` covariances ``values`` (at ``paths``) as one ``(K, n, n)`` stack,
+    validated in one batched pass — symmetry, one batched Cholesky factorization and its
+    certificate of the eigenvalue bound (``CERTIFIED_CONDITION``) — rather than one
+    factorization per matrix; a matrix that fails the batch is examined on its own, so
+    the error names its field as before."""
+    for value, path in zip(values, paths, strict=True):
+        _rows(value, path, n, n)
+    try:
+        covs = _tensor(values, "", 3).reshape(len(values), n, n)
+    except SpecError:  # name the matrix by its own path
+        for value, path in zip(values, paths, strict=True):
+            _numbers(value, path, 2)
+        raise
+    for j in torch.nonzero(~_certified(covs)).flatten().tolist():
+        _check_covariance(covs[j], paths[j])
+    return covs
+
+
+def _certified(covs: torch.Tensor) -> torch.Tensor:
+    """``(K,)`` bools: symmetric within ``SYMMETRY_TOL`` and positive definite with
+    ``λ_min ≥ 1/tr(Σ⁻¹) ≥ 2·MIN_VARIANCE`` and ``tr(Σ)·tr(Σ⁻¹) ≤ CERTIFIED_CONDITION``
+    (``tr(Σ⁻¹) = ‖L⁻¹‖²_F`` from the Cholesky factor ``L``). ``False`` decides nothing."""
+    scale = covs.abs().amax(dim=(-1, -2)).clamp_min(1e-300)
+    asymmetry = (covs - covs.transpose(-1, -2)).abs().amax(dim=(-1, -2)) / scale
+    sym = 0.5 * (covs + covs.transpose(-1, -2))
+    chol, info = torch.linalg.cholesky_ex(sym)
+    eye = torch.eye(covs.shape[-1], dtype=covs.dtype).expand_as(chol)
+    trace_inv = torch.linalg.solve_triangular(chol, eye, upper=False).square().sum((-1, -2))
+    trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
+    return ((asymmetry <= SYMMETRY_TOL) & (info == 0)
+            & (trace_inv <= 0.5 / MIN_VARIANCE) & (trace * trace_inv <= CERTIFIED_CONDITION))
+
+
+def _check_covariance(cov: torch.Tensor, path: str) -> None:
+    """One covariance: symmetric, positive definite (Cholesky and the smallest eigenvalue)
+    and its smallest eigenvalue at least ``MIN_VARIANCE``; raises ``SpecError``."""
     scale = max(float(cov.abs().max()), 1e-300)
     asymmetry = float((cov - cov.T).abs().max()) / scale
     if asymmetry > SYMMETRY_TOL:
@@ -337,7 +437,6 @@ def _covariance(value: list[list[float]], path: str, n: int) -> torch.Tensor:
     if smallest < MIN_VARIANCE:
         raise SpecError(path, f"smallest eigenvalue {smallest:.3g} below {MIN_VARIANCE:g}: "
                               f"its precision would leave the float64 range bound")
-    return cov
 
 
 def _full_row_rank(matrix: torch.Tensor, path: str) -> None:
@@ -374,19 +473,85 @@ def _coordinate_blocks(blocks: Sequence[Sequence[int]], paths: Sequence[str],
 
 
 # distributions ----------------------------------------------------------------------------
-def _dist(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
-    """The DIST at ``path``; ``n`` is the dimension it must have (None: its own)."""
-    try:
-        return _BUILDERS[doc["type"]](doc, path, n)
-    except SpecError:
-        raise
-    except ValueError as err:  # left to the constructors: e.g. an expansion too large
-        raise SpecError(path, str(err)) from err
+class _Builder:
+    """Builds the DIST documents of one spec. Identical Gaussian and mixture documents (the
+    blocks an FC family's conditionals repeat from its background) denote one law: each
+    is validated and factorized once and shared, as a family built in Python shares its
+    block objects (checks skip shared blocks: ``normalized_l2_blocks``)."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[Any, ...], list[tuple[dict[str, Any], Distribution]]] = {}
+
+    def dist(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+        """The DIST at ``path``; ``n`` is the dimension it must have (None: its own)."""
+        key = _leaf_key(doc, n)
+        if key is not None:
+            for seen, built in self._built.get(key, ()):
+                if seen == doc:
+                    return built
+        try:
+            built = self._build(doc, path, n)
+        except SpecError:
+            raise
+        except ValueError as err:  # left to the constructors: e.g. an expansion too large
+            raise SpecError(path, str(err)) from err
+        if key is not None:
+            self._built.setdefault(key, []).append((doc, built))
+        return built
+
+    def _build(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+        kind = doc["type"]
+        if kind == "gaussian":
+            return _gaussian(doc, path, n)
+        if kind == "gmm":
+            return _gmm(doc, path, n)
+        if kind == "product":
+            return self._product(doc, path, n)
+        if kind == "model":
+            return _model(doc, path, n)
+        return self._pushforward(doc, path, n)
+
+    def _product(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+        blocks = doc["blocks"]
+        m = sum(len(b["coords"]) for b in blocks) if n is None else n
+        coords = _coordinate_blocks([b["coords"] for b in blocks],
+                                    [f"{path}.blocks[{j}].coords" for j in range(len(blocks))],
+                                    m)
+        missing = sorted(set(range(m)) - {c for block in coords for c in block})
+        if missing:
+            raise SpecError(f"{path}.blocks", f"coordinates {missing} in no block (the coords "
+                                              f"must partition 0..{m - 1})")
+        return BlockProduct([(c, self.dist(b["dist"], f"{path}.blocks[{j}].dist", len(c)))
+                             for j, (c, b) in enumerate(zip(coords, blocks, strict=True))])
+
+    def _pushforward(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
+        where = f"{path}.map.matrix"
+        matrix = _matrix(doc["map"]["matrix"], where, rows=n)
+        offset = _vector(doc["map"].get("offset", [0.0] * len(matrix)), f"{path}.map.offset",
+                         len(matrix))
+        base = self.dist(doc["base"], f"{path}.base", None)
+        if matrix.shape[1] != base.dim:
+            raise SpecError(where, f"{matrix.shape[1]} columns, the base has dimension "
+                                   f"{base.dim}")
+        _full_row_rank(matrix, where)
+        return base.pushforward(matrix, offset)
+
+
+def _leaf_key(doc: dict[str, Any], n: int | None) -> tuple[Any, ...] | None:
+    """A hashable digest of a Gaussian or mixture document (its type, ``n`` and its mean
+    or weights; documents with equal digests are then compared in full), or None for
+    other types and for entries that are not plain numbers (left to validation)."""
+    head = doc.get("mean") if doc["type"] == "gaussian" else \
+        doc.get("weights") if doc["type"] == "gmm" else None
+    if not isinstance(head, list) or not _NUMBERS.issuperset(map(type, head)):
+        return None
+    return doc["type"], n, tuple(head)
 
 
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
     mean = _vector(doc["mean"], f"{path}.mean", n)
-    return GaussianMixture.gaussian(mean, _covariance(doc["cov"], f"{path}.cov", len(mean)))
+    cov = _covariances([doc["cov"]], [f"{path}.cov"], len(mean))
+    return GaussianMixture(torch.ones(1, dtype=DTYPE), mean[None], cov, validate=False)
 
 
 def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
@@ -403,33 +568,9 @@ def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
         raise SpecError(f"{path}.weights", f"sum to {total:.12g}, expected 1")
     if len(doc["covs"]) != count:
         raise SpecError(f"{path}.covs", f"{len(doc['covs'])} matrices for {count} components")
-    covs = [_covariance(c, f"{path}.covs[{j}]", means.shape[1]) for j, c in enumerate(doc["covs"])]
-    return GaussianMixture(weights, means, torch.stack(covs))
-
-
-def _product(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
-    blocks = doc["blocks"]
-    m = sum(len(b["coords"]) for b in blocks) if n is None else n
-    coords = _coordinate_blocks([b["coords"] for b in blocks],
-                                [f"{path}.blocks[{j}].coords" for j in range(len(blocks))], m)
-    missing = sorted(set(range(m)) - {c for block in coords for c in block})
-    if missing:
-        raise SpecError(f"{path}.blocks", f"coordinates {missing} in no block (the coords "
-                                          f"must partition 0..{m - 1})")
-    return BlockProduct([(c, _dist(b["dist"], f"{path}.blocks[{j}].dist", len(c)))
-                         for j, (c, b) in enumerate(zip(coords, blocks, strict=True))])
-
-
-def _pushforward(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
-    where = f"{path}.map.matrix"
-    matrix = _matrix(doc["map"]["matrix"], where, rows=n)
-    offset = _vector(doc["map"].get("offset", [0.0] * len(matrix)), f"{path}.map.offset",
-                     len(matrix))
-    base = _dist(doc["base"], f"{path}.base", None)
-    if matrix.shape[1] != base.dim:
-        raise SpecError(where, f"{matrix.shape[1]} columns, the base has dimension {base.dim}")
-    _full_row_rank(matrix, where)
-    return base.pushforward(matrix, offset)
+    covs = _covariances(doc["covs"], [f"{path}.covs[{j}]" for j in range(count)],
+                        means.shape[1])
+    return GaussianMixture(weights, means, covs, validate=False)
 
 
 def _model(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
@@ -439,12 +580,6 @@ def _model(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
     raise SpecError(path, "a model member is allowed only as the background or a "
                           "conditional of a spec read by `projcomp check` "
                           "(projcomp.model_spec.load_spec)")
-
-
-_BUILDERS: dict[str, Callable[[dict[str, Any], str, int | None], Distribution]] = {
-    "gaussian": _gaussian, "gmm": _gmm, "product": _product, "pushforward": _pushforward,
-    "model": _model,
-}
 
 
 # family fields ----------------------------------------------------------------------------

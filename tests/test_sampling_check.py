@@ -16,8 +16,8 @@ import torch
 from numerics.claims.named_families import fc_family, shear_family
 from numerics.claims.sampled import setup
 from numerics.laws.unnormalized import NonNormalizable
+from numerics.sampling.options import SAMPLERS
 from numerics.sampling.section import (
-    SAMPLERS,
     SamplingOptions,
     composed_target,
     exact_target,

@@ -10,12 +10,23 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from spec_edits import DELETE, with_field
+from spec_strategies import mutated_examples, scratch_documents
 
 from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.family import Family, FeatureMap
 from numerics.laws.processes import VE, VP
-from projcomp.spec import Limits, SpecError, family_from_dict, family_to_dict, load_family
+from projcomp.spec import (
+    Limits,
+    SpecError,
+    _fast_validator,
+    _validator,
+    family_from_dict,
+    family_to_dict,
+    load_family,
+)
 
 POINTS = torch.tensor([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0], [-1.5, 0.25, 0.75]],
                       dtype=torch.float64)
@@ -284,3 +295,59 @@ def test_file_size_limit(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"file size \d+ exceeds the limit 100 "):
         load_family(path, Limits(bytes=100))
     assert load_family(path).dim == 3
+
+
+# the front door's fast paths (issue 15) --------------------------------------------------
+@settings(max_examples=300)
+@given(doc=st.one_of(mutated_examples(), scratch_documents()))
+def test_compiled_schema_accepts_only_what_the_reference_accepts(doc: Any) -> None:
+    """The compiled validator decides valid documents alone; where it accepts, the
+    reference (jsonschema, draft 2020-12) must too, or a malformed field would reach the
+    builders. Where it rejects, the reference names the field."""
+    from fastjsonschema import JsonSchemaException
+
+    try:
+        _fast_validator()(doc)
+    except JsonSchemaException:
+        return
+    assert _validator().is_valid(doc)
+
+
+def test_repeated_blocks_are_built_once() -> None:
+    """Identical mixture documents (an FC family's conditionals repeat the background's
+    blocks) give one shared law; different ones do not."""
+    doc = mutated("conditionals[1]", json.loads(json.dumps(PRODUCT_3)))
+    family = family_from_dict(doc)
+    first, second = family.conditionals[0], family.conditionals[1]
+    assert all(a is b for a, b in zip(first.dists, second.dists, strict=True))
+    changed = family_from_dict(with_field(doc, "conditionals[1].blocks[1].dist.weights",
+                                          [0.5, 0.5]))
+    assert changed.conditionals[0].dists[0] is changed.conditionals[1].dists[0]
+    assert changed.conditionals[0].dists[1] is not changed.conditionals[1].dists[1]
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 64])
+def test_batched_covariance_check_names_the_failing_matrix(n: int) -> None:
+    """One bad matrix in a stack of valid ones: the error names its index, with the
+    problem the per-matrix test words (not PD, or an eigenvalue below the bound)."""
+    g = torch.Generator().manual_seed(n)
+    raw = torch.randn(5, n, n, generator=g, dtype=torch.float64)
+    covs = raw @ raw.transpose(-1, -2) + torch.eye(n, dtype=torch.float64)
+    covs = 0.5 * (covs + covs.transpose(-1, -2))  # exactly symmetric, as stored
+    eye = torch.eye(n, dtype=torch.float64)
+    for j, (bad, problem) in enumerate([(-eye, "not positive definite"),
+                                        (1e-31 * eye, "below 1e-30")]):
+        stack = covs.clone()
+        stack[2 + j] = bad
+        gmm = {"type": "gmm", "weights": [0.2] * 5, "means": [[0.0] * n] * 5,
+               "covs": stack.tolist()}
+        doc = {"format": "projcomp.family/1", "dim": n, "background": gmm,
+               "conditionals": [gmm]}
+        with pytest.raises(SpecError) as info:
+            family_from_dict(doc)
+        assert_one_line(info.value, f"background.covs[{2 + j}]: ")
+        assert problem in str(info.value)
+    ok = {"type": "gmm", "weights": [0.2] * 5, "means": [[0.0] * n] * 5, "covs": covs.tolist()}
+    built = family_from_dict({"format": "projcomp.family/1", "dim": n, "background": ok,
+                              "conditionals": [ok]}).background
+    assert torch.equal(built.covs, covs)

@@ -17,10 +17,16 @@ marginal of a law with dependent cells, an expansion past ``MAX_COMPONENTS``) it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
+from numerics.checks.dependence import (
+    gaussian_pair_dependence,
+    independent_pairs,
+    marginal_differences,
+    same_pair_marginals,
+)
 from numerics.checks.metrics import normalized_l2, normalized_l2_blocks
 from numerics.composition.compose import same_distribution
 from numerics.laws import BlockProduct, Distribution, ExpansionTooLarge, GaussianMixture
@@ -98,7 +104,19 @@ def _fc_violation(family: Family, partition: Partition) -> dict[str, float]:
             "off_block_mismatch": cross}
 
 def _respects(p: Distribution, parts: Sequence[Sequence[int]]) -> bool:
+    if (len(parts) == 2 and len(parts[0]) + len(parts[1]) == p.dim
+            and set(parts[0]).isdisjoint(parts[1])):  # a block and its complement
+        return _splits(p, parts[0])
     return isinstance(p, BlockProduct) and p.respects(parts)
+
+def _splits(p: Distribution, block: Sequence[int]) -> bool:
+    """``p`` is a block product each of whose blocks lies inside ``block`` or outside it
+    (``respects([block, complement])``, in set operations: FC checks ask it ``O(k)``
+    times per family, of products of ``O(k)`` blocks)."""
+    if not isinstance(p, BlockProduct):
+        return False
+    inside = set(block)
+    return all(inside.issuperset(c) or inside.isdisjoint(c) for c in p.keys)
 
 def _independence_gap(p: Distribution, parts: Sequence[Sequence[int]]) -> float:
     """``D(p, Π_j p|parts[j])``: zero by construction when ``p``'s own blocks respect
@@ -110,7 +128,7 @@ def _off_block_gap(p: Distribution, bg: Distribution, block: list[int],
     """``D(p|M^c, p_b|M^c)``; blockwise, without building marginals, when ``p`` and
     ``p_b`` share a block structure that respects ``M``."""
     if (isinstance(p, BlockProduct) and isinstance(bg, BlockProduct)
-            and set(p.keys) == set(bg.keys) and p.respects([block, comp])):
+            and set(p.keys) == set(bg.keys) and _splits(p, block)):
         inside = set(block)
         table = dict(zip(bg.keys, bg.dists, strict=True))
         return normalized_l2_blocks([(d, table[c]) for c, d in zip(p.keys, p.dists, strict=True)
@@ -137,11 +155,14 @@ def infer_partition(family: Family) -> tuple[Partition, bool]:
 
 
 def _infer_partition(family: Family) -> tuple[Partition, bool]:
-    groups = _background_groups(family.background)
+    bg = family.background
+    groups = _background_groups(bg)
+    group_of = {c: g for g, members in enumerate(groups) for c in members}
     partition = []
     for p in family.conditionals:
-        differ = _differing_coords(family.background, p)
-        partition.append(sorted({c for g in groups if differ & set(g) for c in g}))
+        differ = _differing_coords(bg, p, group_of)
+        touched = {group_of[c] for c in differ}
+        partition.append(sorted(c for g in sorted(touched) for c in groups[g]))
     seen: set[int] = set()
     disjoint = True
     for block in partition:
@@ -151,48 +172,102 @@ def _infer_partition(family: Family) -> tuple[Partition, bool]:
 
 def _background_groups(bg: Distribution) -> list[list[int]]:
     """Connected components of the background's (pairwise) dependence graph; a block
-    product's blocks are independent, so only pairs inside a block are examined."""
+    product's blocks are independent, so only pairs inside a block are examined.
+
+    A mixture's pairs are decided from its parameters first (``numerics.checks.dependence``:
+    structural zeros; every pair at once for a single Gaussian); a pair is tested exactly
+    only when neither decides it and its ends are not yet connected (an edge inside a
+    component changes no component), so a dense background costs ``O(n)`` exact tests."""
     if isinstance(bg, BlockProduct):
         return [[c[i] for i in group] for c, d in zip(bg.keys, bg.dists, strict=True)
                 for group in _background_groups(d)]
     n = bg.dim
-    parent = list(range(n))
+    known = torch.zeros(n, n, dtype=torch.bool)
+    dependent = torch.zeros(n, n, dtype=torch.bool)
+    if isinstance(bg, GaussianMixture):
+        independent = independent_pairs(bg)
+        if bg.num_components == 1:
+            known, dependent = gaussian_pair_dependence(bg)
+        known, dependent = known | independent, dependent & ~independent
+    parent = _components(dependent)
 
     def root(c: int) -> int:
         while parent[c] != c:
             c = parent[c]
         return c
 
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dependent(bg, [i, j]):
-                parent[root(j)] = root(i)
+    for i, j in torch.nonzero(torch.triu(~known, 1)).tolist():
+        if root(i) != root(j) and _dependent(bg, [i, j]):
+            parent[root(j)] = root(i)
     groups: dict[int, list[int]] = {}
     for c in range(n):
         groups.setdefault(root(c), []).append(c)
     return list(groups.values())
 
-def _differing_coords(bg: Distribution, p: Distribution) -> set[int]:
+def _components(adjacency: torch.Tensor) -> list[int]:
+    """The smallest coordinate of each coordinate's connected component under the
+    symmetric ``(n, n)`` ``adjacency``: min-label propagation with pointer jumping (a few
+    ``O(n²)`` passes), so the labels are roots of a union-find forest."""
+    n = adjacency.shape[0]
+    linked = adjacency | torch.eye(n, dtype=torch.bool)
+    labels = torch.arange(n)
+    while True:
+        spread = torch.where(linked, labels[None, :], n).amin(1)
+        spread = spread[spread]
+        if torch.equal(spread, labels):
+            return labels.tolist()
+        labels = spread
+
+def _differing_coords(bg: Distribution, p: Distribution,
+                      group_of: Mapping[int, int]) -> set[int]:
     """Coordinates that must lie in ``p``'s block: those whose block (in a shared block
     structure) or 1-D marginal differs, plus both ends of each pair whose 2-D marginal
     differs for a reason the 1-D marginals do not explain (both ends unchanged, or a
-    dependence that ``p`` adds and the background lacks)."""
+    dependence that ``p`` adds and the background lacks).
+
+    Only the background groups the result touches matter (``group_of``: coordinate →
+    its group): a pair whose two groups are already touched is not examined, nor a pair
+    whose 2-D marginals have identical parameters; 1-D marginals of mixtures are compared
+    all at once (``numerics.checks.dependence``)."""
     if isinstance(bg, BlockProduct) and isinstance(p, BlockProduct):
         table = dict(zip(p.keys, p.dists, strict=True))
         if set(table) == set(bg.keys):
             return {c[i] for c, d in zip(bg.keys, bg.dists, strict=True)
                     if not same_distribution(table[c], d)
-                    for i in _differing_coords(d, table[c])}
+                    for i in _differing_coords(d, table[c],
+                                               {i: group_of[x] for i, x in enumerate(c)})}
+    if same_distribution(bg, p):
+        return set()
     n = bg.dim
-    single = {i for i in range(n) if _marginals_differ(bg, p, [i])}
+    mixtures = isinstance(bg, GaussianMixture) and isinstance(p, GaussianMixture)
+    single = _single_differences(bg, p, mixtures)
     out = set(single)
+    touched = {group_of[c] for c in out}
+    every_group = set(group_of.values())
+    equal: list[list[bool]] | None = None
     for i in range(n):
+        if touched >= every_group:
+            break
         for j in range(i + 1, n):
-            if not _marginals_differ(bg, p, [i, j]):
+            if group_of[i] in touched and group_of[j] in touched:
+                continue
+            if mixtures and equal is None:
+                equal = same_pair_marginals(bg, p).tolist()
+            if (equal is not None and equal[i][j]) or not _marginals_differ(bg, p, [i, j]):
                 continue
             if not ({i, j} & single) or (_dependent(p, [i, j]) and not _dependent(bg, [i, j])):
                 out |= {i, j}
+                touched |= {group_of[i], group_of[j]}
     return out
+
+def _single_differences(bg: Distribution, p: Distribution, mixtures: bool) -> set[int]:
+    """Coordinates whose 1-D marginals differ: for two mixtures from the vectorized closed
+    form where it decides, else by the exact test."""
+    if mixtures:
+        known, differ = marginal_differences(bg, p)
+        return {i for i, (k, d) in enumerate(zip(known.tolist(), differ.tolist(), strict=True))
+                if (d if k else _marginals_differ(bg, p, [i]))}
+    return {i for i in range(bg.dim) if _marginals_differ(bg, p, [i])}
 
 def _dependent(p: Distribution, pair: list[int]) -> bool:
     joint = _simplified(p.marginal(pair))

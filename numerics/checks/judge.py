@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -36,7 +36,7 @@ from numerics.checks.gaps import (
     tolerance_reason,
 )
 from numerics.checks.heuristic import MAX_COSINE, cosine_matrix, predicts_success, reported
-from numerics.checks.locality import family_locality
+from numerics.checks.locality import family_locality, gaussian_locality
 from numerics.checks.report import (
     CheckReport,
     FCResult,
@@ -48,7 +48,6 @@ from numerics.checks.report import (
     Undecided,
     Verdict,
 )
-from numerics.composition.properties import operator_properties
 from numerics.laws import Distribution, is_block_diagonal
 from numerics.laws.family import Family
 from numerics.laws.unnormalized import (
@@ -59,10 +58,12 @@ from numerics.laws.unnormalized import (
     operator_name,
 )
 from numerics.sampling.report import SamplingSection, SamplingSkipped
-from numerics.sampling.section import SamplingOptions, sampling_section
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
 from numerics.tolerances import CLOSED_FORM, EXACT_TOL
+
+if TYPE_CHECKING:  # the sampling section is imported when it runs (check --samples 0 never)
+    from numerics.sampling.section import SamplingOptions
 
 TIME_POINTS = 12
 Summary = TypeVar("Summary", bound=GapSummary)
@@ -72,6 +73,8 @@ NO_CLOSED_FORM = ("C[p] has no closed form here, so there are no exact draws or 
 OVERLAPPING_BLOCKS = "conditionals differ from the background on overlapping coordinates"
 LOCALITY_BY_FC = "exact: FC holds, so every score difference is local (C19)"
 LOCALITY_BY_JVP = "estimated by Jacobian-vector products (C20)"
+LOCALITY_BY_GAUSSIANS = ("exact: every noisy member is a Gaussian, whose score has the "
+                         "constant Jacobian -precision (C20 in closed form)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
     with single_threaded():
         report, composed = _check_family(family, seed, times, operator)
         if operator is not None:
+            from numerics.composition.properties import operator_properties
+
             report = replace(report, operator=OperatorReport(
                 name=operator_name(operator),
                 properties=operator_properties(operator, seed=seed)))
@@ -112,6 +117,8 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
 def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOptions,
                    seed: int) -> CheckReport:
     """The report with its sampling section; its test decides the verdict (C3, C9, C13)."""
+    from numerics.sampling.section import sampling_section
+
     if isinstance(composed.result, Unnormalized):
         return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
     section = sampling_section(composed.family, composed.result, composed.lenses, options,
@@ -135,8 +142,8 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     operator) gives a projective composition."""
     generator = torch.Generator().manual_seed(seed)
     feature = family.in_feature_space()
-    partition, inferred = _partition(family, feature)
-    fc = _fc_result(family, feature, partition, inferred)
+    partition, inferred, candidate = _partition(feature)
+    fc = _fc_result(family, feature, partition, inferred, candidate)
     report = partial(CheckReport, name=family.name, dim=family.dim, k=family.k,
                      factorized_conditionals=fc, heuristic=_heuristic(family),
                      locality=_locality(family, fc, seed,
@@ -172,23 +179,23 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     return report(noise_commutation=commutation, verdict=_verdict(commutation.holds)), composed
 
 
-def _partition(family: Family, feature: Family) -> tuple[Partition | None, bool]:
+def _partition(feature: Family) -> tuple[Partition | None, bool, Partition]:
     """Blocks ``M_i`` in the space where FC is judged: the feature map's blocks, the
-    spec's projections, or inferred ones (``None`` when inference finds overlaps), and
-    whether they were inferred."""
+    spec's projections, or inferred ones (``None`` when inference finds overlaps),
+    whether they were inferred, and the candidate blocks (inferred once)."""
     if feature.projections is not None:
-        return [list(b) for b in feature.projections], False
+        given = [list(b) for b in feature.projections]
+        return given, False, given
     blocks, disjoint = infer_partition(feature)
-    return (blocks if disjoint else None), True
+    return (blocks if disjoint else None), True, blocks
 
 
 def _fc_result(family: Family, feature: Family, partition: Partition | None,
-               inferred: bool) -> FCResult:
+               inferred: bool, candidate: Partition) -> FCResult:
     """FC (Definition 5.2) of ``feature`` (the family in the space where FC is judged) on
-    ``partition``; without one, FC fails on the overlapping candidate blocks."""
+    ``partition``; without one, FC fails on the overlapping ``candidate`` blocks."""
     space = "features of the feature map" if family.feature_map else "coordinates"
     if partition is None:
-        candidate, _ = infer_partition(feature)
         return FCResult(holds=False, partition=None, violation=1.0, candidate_blocks=candidate,
                         reason=OVERLAPPING_BLOCKS, tolerance=EXACT_TOL,
                         partition_inferred=inferred, space=space)
@@ -223,7 +230,8 @@ def _locality(family: Family, fc: FCResult, seed: int, t: float) -> Locality | N
     estimated, so an FC family of ``k`` conditionals stays ``O(k)`` work (each JVP estimate
     evaluates scores over all ``n`` coordinates, ``O(k·n)`` in all). Under any other
     feature map noise breaks FC in feature space for ``t > 0`` (C9) and the statistic is
-    estimated. Otherwise it is estimated from the
+    estimated. Where every noisy member is a single Gaussian the statistic is computed in
+    closed form (``gaussian_locality``: constant Jacobians). Otherwise it is estimated from the
     noisy members' scores and exact draws, on its own generator so the other checks'
     draws do not change; ``None`` when a member cannot draw."""
     blocks = [list(b) for b in fc.candidate_blocks]
@@ -231,6 +239,11 @@ def _locality(family: Family, fc: FCResult, seed: int, t: float) -> Locality | N
         zeros = [0.0] * len(blocks)
         return Locality(statistic=zeros, stderr=zeros, largest=0.0, t=t, blocks=blocks,
                         space=fc.space, points=0, probes=0, method=LOCALITY_BY_FC)
+    exact = gaussian_locality(family, t, blocks)
+    if exact is not None:
+        zeros = [0.0] * len(blocks)
+        return Locality(statistic=exact, stderr=zeros, largest=max(exact), t=t, blocks=blocks,
+                        space=fc.space, points=0, probes=0, method=LOCALITY_BY_GAUSSIANS)
     generator = torch.Generator().manual_seed(seed)
     try:
         estimates = family_locality(family, t, blocks, generator)

@@ -30,10 +30,9 @@ from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.family import Family
 from numerics.records import to_json
 from numerics.sampling.calibration import Calibration, calibrate, statistic
+from numerics.sampling.options import DEFAULT_STEPS, TEMPERED
 from numerics.sampling.section import (
-    DEFAULT_STEPS,
     PATH_REPAIRS,
-    TEMPERED,
     Compose,
     SamplingOptions,
     aimed_law,

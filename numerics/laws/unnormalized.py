@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 
 from numerics.laws.base import MAX_COMPONENTS, Distribution, ExpansionTooLarge
 from numerics.laws.mixture import GaussianMixture
@@ -127,6 +126,8 @@ class UnnormalizedComposition(Unnormalized):
         return self._tail_exponent_numeric(precs) / scale, "numerical: multi-start on the sphere"
 
     def _tail_exponent_numeric(self, precs: list[np.ndarray]) -> float:
+        from scipy.optimize import minimize  # rarely needed; scipy costs ~0.5 s to import
+
         exps = self.exponents
 
         def g(u: np.ndarray) -> float:

@@ -47,6 +47,13 @@ from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling import samplers as S
 from numerics.sampling import smc
 from numerics.sampling.calibration import Calibration, calibrate, statistic
+from numerics.sampling.options import (
+    DEFAULT_SAMPLER,
+    DEFAULT_SAMPLES,
+    DEFAULT_STEPS,
+    SAMPLERS,
+    TEMPERED,
+)
 from numerics.sampling.report import (
     Cost,
     Draws,
@@ -63,19 +70,12 @@ from numerics.threads import single_threaded
 Tensor = torch.Tensor
 Compose = Callable[[Family], Distribution]
 
-DEFAULT_SAMPLER = "ode"
-DEFAULT_SAMPLES = 2000
-DEFAULT_STEPS = 100
 T_MIN = 1e-3
 CHECK_LEVEL = 1e-2
 # Below this many samples the per-step work is small and intra-op threads only add
 # synchronization: check's default 2000-sample pc-mala section took 4.8 s on one thread and
 # 18 s on two on this (busy) 2-core machine.
 SINGLE_THREAD_ROWS = 20000
-# Path samplers whose Metropolis/SMC steps need the log-density too.
-PATH_SAMPLERS = ("ode", "sde", "ancestral", "pc-langevin", "pc-mala", "pc-hmc", "path-smc")
-TEMPERED = "smc"
-SAMPLERS = (*PATH_SAMPLERS, TEMPERED)
 # Reported beside a tempered-SMC run: the path-following repairs THEORY C13(a) rules out.
 PATH_REPAIRS = ("pc-mala", "pc-hmc", "path-smc")
 # The section's note when the oracle run misses the target (``sampler_reaches_target``
