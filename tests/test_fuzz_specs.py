@@ -10,7 +10,9 @@ The ``ci`` profile draws 200 specs (about 30 s on 2 cores), ``thorough`` 2,000.
 
 from __future__ import annotations
 
+import io
 import os
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from spec_strategies import (
     run_check,
 )
 
+EXAMPLES = Path(__file__).parents[1] / "examples"
 PROFILE = os.environ.get("PROJCOMP_HYPOTHESIS_PROFILE", "ci")
 FUZZ_EXAMPLES = {"ci": 200}.get(PROFILE, 2000)
 # Per-spec wall limit: in ci a valid spec is judged or stopped within it, so the 200
@@ -33,6 +36,19 @@ FUZZ_TIMEOUT_S = 0.5 if PROFILE == "ci" else 10.0
 @pytest.fixture(autouse=True)
 def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROJCOMP_DEBUG", raising=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _imports_done() -> None:
+    """Every example checked once without ``--timeout`` before the fuzzing: ``check``
+    imports its modules when it first needs them, and a ``--timeout`` that lands inside a
+    first import leaves a half-initialized module behind in this process (a CLI process
+    exits instead), which the next in-process run would report as an internal error."""
+    from projcomp.cli import main
+
+    with redirect_stdout(io.StringIO()):
+        for example in sorted(EXAMPLES.glob("*.json")):
+            main(["check", str(example), "--json", "--samples", "0"])
 
 
 @pytest.fixture(scope="module")
