@@ -36,7 +36,7 @@ import torch
 
 from numerics.experiments import clevr_lite
 from numerics.laws.processes import VP
-from numerics.laws.scenes import Scene, SceneLaw, clevr_scene, uniform_counts
+from numerics.laws.scenes import Scene, SceneLaw, clevr_scene
 from numerics.models.networks import Label, Preconditioned, build, label_index, labels
 from numerics.models.score_model import ScoreModel
 from numerics.models.training import Recipe, TrainLog, train
@@ -83,16 +83,21 @@ FULL_ARCHITECTURES = (
 
 def label_law(scene: Scene, label: Label) -> SceneLaw:
     """The scene law of ``label`` (``numerics.models.networks.KINDS``), as
-    ``clevr_lite.scene_family`` builds it for its backgrounds and conditionals (clutter
-    of at most as many objects as there are free cells, for grids smaller than 3×3)."""
-    free = scene.locations - (label.cell is not None)
-    clutter = uniform_counts(min(clevr_lite.CLUTTER, free))
+    ``clevr_lite.scene_family`` builds it for its backgrounds and conditionals (the paper's
+    Fig. 3C clutter: a background of ``BACKGROUND_OBJECTS`` objects, a conditional's
+    object plus ``OTHERS`` others, capped at the free cells on grids smaller than 3×3)."""
+    clutter = {
+        "clutter": lambda: clevr_lite.clutter_counts(clevr_lite.BACKGROUND_OBJECTS,
+                                                     scene.locations),
+        "clutter-at": lambda: clevr_lite.clutter_counts(clevr_lite.OTHERS,
+                                                        scene.locations - 1),
+    }
     return {
         "at": lambda: SceneLaw(scene, [label.cell]),
         "empty": lambda: SceneLaw(scene, ()),
         "single": lambda: SceneLaw(scene, (), (0.0, 1.0)),
-        "clutter": lambda: SceneLaw(scene, (), clutter),
-        "clutter-at": lambda: SceneLaw(scene, [label.cell], clutter),
+        "clutter": lambda: SceneLaw(scene, (), clutter["clutter"]()),
+        "clutter-at": lambda: SceneLaw(scene, [label.cell], clutter["clutter-at"]()),
     }[label.kind]()
 
 
@@ -201,15 +206,15 @@ def score_errors(network: Preconditioned, scene: Scene, background: str,
                  cells: tuple[int, ...], process: VP,
                  generator: torch.Generator) -> dict[str, list[float]]:
     """In- and out-of-distribution relative score errors per ``ERROR_SIGMAS`` (module
-    docstring); the out-of-distribution target under the cluttered background carries
-    ``U{0..min(3, free cells)}`` clutter."""
+    docstring); the out-of-distribution target under the cluttered background carries a
+    conditional's clutter (``clevr_lite.OTHERS`` others, capped at the free cells)."""
     members = family_labels(scene, background, cells)
     table = labels(scene.locations)
     family = clevr_lite.scene_family(scene, background, cells)
     exact = composed_target(family).score
     learned = composed_score(network, members, process)
     free = scene.locations - len(cells)
-    target = SceneLaw(scene, cells, uniform_counts(min(clevr_lite.CLUTTER, free))
+    target = SceneLaw(scene, cells, clevr_lite.clutter_counts(clevr_lite.OTHERS, free)
                       if background == "cluttered" else (1.0,))
     inside, outside = [], []
     for sigma in ERROR_SIGMAS:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from numerics.records import optional
-from numerics.sampling.calibration import Calibration
-from numerics.sampling.smc import TemperedDiagnostics
+
+if TYPE_CHECKING:  # annotations only: `check --samples 0` imports no sampler or SMC code
+    from numerics.sampling.calibration import Calibration
+    from numerics.sampling.smc import TemperedDiagnostics
 
 
 @dataclass(frozen=True, kw_only=True)
