@@ -85,17 +85,8 @@ def _log_inner_all(p: GaussianMixture, q: GaussianMixture, extra_var: float) -> 
             torch.arange(p.num_components, device=p.device),
             torch.arange(q.num_components, device=p.device), indexing="ij"))
         return _log_inner_pairs(p, q, a, b, torch.zeros((), dtype=p.dtype), extra_var)
-    n = p.dim
     diff = p.means[:, None, :] - q.means[None, :, :]  # (Kp, Kq, n)
-    cov = p.covs[:, None] + q.covs[None, :]
-    if extra_var:
-        cov = cov + extra_var * torch.eye(n, dtype=p.dtype, device=p.device)
-    chol, info = torch.linalg.cholesky_ex(cov)  # _ex: the checking variant is ~100x slower
-    if (info != 0).any():
-        raise ValueError("a summed covariance is not positive definite")
-    z = torch.linalg.solve_triangular(chol, diff[..., None], upper=False)[..., 0]
-    log_det = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-    log_n = -0.5 * ((z * z).sum(-1) + log_det + n * math.log(2 * math.pi))
+    log_n = _log_normal_at_zero(diff, p.covs[:, None] + q.covs[None, :], extra_var)
     terms = p.log_weights[:, None] + q.log_weights[None, :] + log_n
     return torch.logsumexp(terms.reshape(-1), 0)
 
@@ -104,23 +95,28 @@ def _log_inner_pairs(p: GaussianMixture, q: GaussianMixture, a: torch.Tensor, b:
                      log_count: torch.Tensor, extra_var: float) -> torch.Tensor:
     """``log Σ_pairs c w_a w_b N(μ_a − μ_b; 0, Σ_a + Σ_b + h² I)`` over the component pairs
     ``(a, b)`` with multiplicities ``c = exp(log_count)``."""
-    n = p.dim
-    rows = max(1, PAIR_ELEMENTS // (n * n))
+    rows = max(1, PAIR_ELEMENTS // (p.dim * p.dim))
     logs = []
     for start in range(0, len(a), rows):
         ia, ib = a[start:start + rows], b[start:start + rows]
-        diff = p.means[ia] - q.means[ib]
-        cov = p.covs[ia] + q.covs[ib]
-        if extra_var:
-            cov = cov + extra_var * torch.eye(n, dtype=p.dtype, device=p.device)
-        chol, info = torch.linalg.cholesky_ex(cov)  # _ex: the checking variant is ~100x slower
-        if (info != 0).any():
-            raise ValueError("a summed covariance is not positive definite")
-        z = torch.linalg.solve_triangular(chol, diff[..., None], upper=False)[..., 0]
-        log_det = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-        logs.append(-0.5 * ((z * z).sum(-1) + log_det + n * math.log(2 * math.pi)))
+        logs.append(_log_normal_at_zero(p.means[ia] - q.means[ib], p.covs[ia] + q.covs[ib],
+                                        extra_var))
     terms = p.log_weights[a] + q.log_weights[b] + torch.cat(logs) + log_count
     return torch.logsumexp(terms, 0)
+
+
+def _log_normal_at_zero(diff: torch.Tensor, cov: torch.Tensor, extra_var: float
+                        ) -> torch.Tensor:
+    """``log N(diff; 0, cov + h² I)`` for a batch: ``diff (..., n)``, ``cov (..., n, n)``."""
+    n = diff.shape[-1]
+    if extra_var:
+        cov = cov + extra_var * torch.eye(n, dtype=cov.dtype, device=cov.device)
+    chol, info = torch.linalg.cholesky_ex(cov)  # _ex: the checking variant is ~100x slower
+    if (info != 0).any():
+        raise ValueError("a summed covariance is not positive definite")
+    z = torch.linalg.solve_triangular(chol, diff[..., None], upper=False)[..., 0]
+    log_det = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return -0.5 * ((z * z).sum(-1) + log_det + n * math.log(2 * math.pi))
 
 
 def normalized_l2(p: Distribution, q: Distribution) -> float:
