@@ -84,17 +84,21 @@ def fc_block_orthogonal() -> Family:
     return in_features(fc_family(), scale @ rotation(5, seed=7), "fc_block_orthogonal")
 
 
-def shear_family(name: str = "shear_mixture") -> Family:
-    """THEORY C13's family (module docstring), in pixel space ``x = S⁻¹ z``."""
-    narrow = gaussian([0.0], [[BACKGROUND**2]])
+def shear_family(name: str = "shear_mixture", width: float = WIDTH, separation: float = MODE,
+                 shear: float = SHEAR[0][1], background: float = BACKGROUND) -> Family:
+    """THEORY C13's family (module docstring), in pixel space ``x = S⁻¹ z``: in features
+    ``z = S x``, ``S = [[1, shear], [0, 1]]``, the background is ``N(0, background² I)``
+    and conditional ``i`` makes ``z_i`` bimodal with modes at ``±separation`` of sd
+    ``width``; ``C[p⃗]`` has four modes of mass ``1/4`` at ``z ∈ {±separation}²``."""
+    narrow = gaussian([0.0], [[background**2]])
     two = GaussianMixture(torch.tensor([0.5, 0.5], dtype=F64),
-                          torch.tensor([[-MODE], [MODE]], dtype=F64),
-                          torch.full((2, 1, 1), WIDTH**2, dtype=F64))
+                          torch.tensor([[-separation], [separation]], dtype=F64),
+                          torch.full((2, 1, 1), width**2, dtype=F64))
     features = Family(BlockProduct([([0], narrow), ([1], narrow)]),
                       (BlockProduct([([0], two), ([1], narrow)]),
                        BlockProduct([([0], narrow), ([1], two)])),
                       projections=((0,), (1,)))
-    return in_features(features, torch.tensor(SHEAR, dtype=F64), name)
+    return in_features(features, torch.tensor([[1.0, shear], [0.0, 1.0]], dtype=F64), name)
 
 
 def mode_masses(family: Family, x: torch.Tensor) -> torch.Tensor:

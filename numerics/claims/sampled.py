@@ -25,8 +25,8 @@ import torch
 
 from numerics.checks.fc import factorized_family, fc_violation
 from numerics.checks.gaps import compose_c
-from numerics.claims.named_families import F64, gaussian, in_features, mode_masses
-from numerics.laws import BlockProduct, Distribution, GaussianMixture
+from numerics.claims.named_families import mode_masses, shear_family
+from numerics.laws import Distribution
 from numerics.laws.family import Family
 from numerics.records import to_json
 from numerics.sampling.calibration import Calibration, calibrate, statistic
@@ -124,21 +124,10 @@ def step_sweep(family: Family, *, sampler: str = "ode", steps=SWEEP_STEPS,
 # C9 and C13: samplers on the shear family ---------------------------------------------
 def shear_variant(width: float, separation: float, shear: float, background: float,
                   name: str | None = None) -> Family:
-    """THEORY C13's shear family (``named_families.shear_family``) with its four knobs:
-    in features ``z = S x``, ``S = [[1, shear], [0, 1]]``, the background is
-    ``N(0, background² I)`` and conditional ``i`` makes ``z_i`` bimodal with modes at
-    ``±separation`` of sd ``width``; ``C[p⃗]`` has four modes of mass ``1/4`` at
-    ``z ∈ {±separation}²``. ``shear_variant(0.15, 0.5, 2.0, 0.1)`` is ``shear_family()``."""
-    narrow = gaussian([0.0], [[background**2]])
-    two = GaussianMixture(torch.tensor([0.5, 0.5], dtype=F64),
-                          torch.tensor([[-separation], [separation]], dtype=F64),
-                          torch.full((2, 1, 1), width**2, dtype=F64))
-    features = Family(BlockProduct([([0], narrow), ([1], narrow)]),
-                      (BlockProduct([([0], two), ([1], narrow)]),
-                       BlockProduct([([0], narrow), ([1], two)])),
-                      projections=((0,), (1,)))
+    """THEORY C13's shear family (``named_families.shear_family``) with its four knobs set;
+    ``shear_variant(0.15, 0.5, 2.0, 0.1)`` is ``shear_family()``."""
     label = name or f"shear_w{width:g}_d{separation:g}_s{shear:g}_b{background:g}"
-    return in_features(features, torch.tensor([[1.0, shear], [0.0, 1.0]], dtype=F64), label)
+    return shear_family(label, width, separation, shear, background)
 
 
 # The test set of shear families for C13 and the calibration benchmark (issue 11): mode
