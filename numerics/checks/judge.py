@@ -10,6 +10,12 @@ indistinguishable from its oracle run, else ``fails-in-sampling`` (C3, C9, C13).
 A section the verdict needs that cannot be decided (a law lacks a closed form the check
 needs, ``numerics.checks.fc.NotDecidable``) makes the verdict ``undecided``; the section
 says why.
+
+For every other composition — ``C`` on a family where it is not projective, ``C_w``, the
+simple product, a user operator — the sampling section still runs when the operator's
+law has exact draws (``numerics.composition.composed_law``: closed form, or a grid in
+1–2-D), aimed at *that* law: it says whether each sampler reaches it and which repair
+does, and leaves the verdict ("is it projective") as it is (issue 11 item 6).
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from numerics.laws.unnormalized import (
     Unnormalized,
     operator_name,
 )
-from numerics.sampling.report import SamplingSection, SamplingSkipped
+from numerics.sampling.report import AimedLaw, SamplingSection, SamplingSkipped
 from numerics.sampling.times import time_grid
 from numerics.threads import single_threaded
 from numerics.tolerances import CLOSED_FORM, EXACT_TOL
@@ -68,6 +74,8 @@ if TYPE_CHECKING:  # the sampling section is imported when it runs (check --samp
 TIME_POINTS = 12
 Summary = TypeVar("Summary", bound=GapSummary)
 USER_OPERATOR_NORMALIZABILITY = "not decided for a user operator (assumed)"
+PROJECTIVE_C_FORM = ("closed form: C[p] and N_t[C[p]] exact; the section decides the verdict "
+                     "(C3, C9, C13)")
 NO_CLOSED_FORM = ("C[p] has no closed form here, so there are no exact draws or oracle "
                   "scores to compare with")
 OVERLAPPING_BLOCKS = "conditionals differ from the background on overlapping coordinates"
@@ -79,27 +87,36 @@ LOCALITY_BY_GAUSSIANS = ("exact: every noisy member is a Gaussian, whose score h
 
 @dataclass(frozen=True)
 class Composed:
-    """What the sampling section needs of a projective ``C[p⃗]``: the (factorized)
-    family, ``result = C[p⃗]`` and the lenses ``Π_i`` (blocks ``M_i``)."""
+    """What the sampling section needs of a composition: the (factorized) family,
+    ``result`` (``C[p⃗]``, or the user operator's composition), the lenses ``Π_i`` (blocks
+    ``M_i``), the user ``operator`` (``None``: ``C_w`` with the family's weights) and
+    whether the section decides the verdict (``C`` itself, projective; else it reports
+    which law the samplers reach and leaves the verdict alone)."""
 
     family: Family
     result: Distribution
     lenses: Partition
+    operator: Operator | None = None
+    decides_verdict: bool = True
 
 
 def check_family(family: Family, *, seed: int = 0, times: list[float] | None = None,
                  operator: Operator | None = None,
                  sampling: SamplingOptions | None = None) -> CheckReport:
     """Every check of ``check``: the distribution-level ones, and the sampling section
-    when ``sampling`` is given (else ``report.sampling`` is ``None``). Sampling runs only
-    where it can decide the verdict: ``C[p⃗]`` normalizable, projective and in closed form
-    (exact draws and noisy scores), with ``C`` itself.
+    when ``sampling`` is given (else ``report.sampling`` is ``None``). Sampling decides
+    the verdict where ``C[p⃗]`` is normalizable, projective and in closed form (exact
+    draws and noisy scores), with ``C`` itself.
 
     With ``operator`` (a user composition rule, ``numerics.composition.operators``) the
     family is composed by it instead of ``C``, and ``report.operator`` lists which
     properties of ``C`` the operator keeps, with a counterexample for each it loses.
     Normalizability of a user operator is not decided: grids and importance sampling
     assume it.
+
+    Every other normalizable composition (not projective, not ``C``) gets a sampling
+    section aimed at its own law where that law has exact draws (module docstring); it
+    does not change the verdict.
     """
     with single_threaded():
         report, composed = _check_family(family, seed, times, operator)
@@ -116,14 +133,31 @@ def check_family(family: Family, *, seed: int = 0, times: list[float] | None = N
 
 def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOptions,
                    seed: int) -> CheckReport:
-    """The report with its sampling section; its test decides the verdict (C3, C9, C13)."""
+    """The report with its sampling section; for projective ``C`` its test decides the
+    verdict (C3, C9, C13), for any other composition it only says whether the samplers
+    reach the operator's law."""
+    from numerics.composition.composed_law import NoExactDraws, composed_law
     from numerics.sampling.section import sampling_section
 
-    if isinstance(composed.result, Unnormalized):
-        return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
-    section = sampling_section(composed.family, composed.result, composed.lenses, options,
-                               seed=seed)
-    return replace(report, sampling=section, verdict=_sampling_verdict(section))
+    if composed.decides_verdict:
+        if isinstance(composed.result, Unnormalized):
+            return replace(report, sampling=SamplingSkipped(skipped=NO_CLOSED_FORM))
+        section = sampling_section(composed.family, composed.result, composed.lenses, options,
+                                   seed=seed)
+        aimed = AimedLaw(law="C[p]", form=PROJECTIVE_C_FORM, decides_verdict=True)
+        return replace(report, sampling=replace(section, aimed=aimed),
+                       verdict=_sampling_verdict(section))
+    family = composed.family
+    try:
+        target = composed_law(family, composed.operator,
+                              composed.result if composed.operator is None else None)
+    except NoExactDraws as err:
+        return replace(report, sampling=SamplingSkipped(skipped=str(err)))
+    section = sampling_section(family, target.law, composed.lenses, options, seed=seed,
+                               composer=target.composer, law=target.name)
+    aimed = AimedLaw(law=target.name, form=target.form, decides_verdict=False,
+                     resolution=target.resolution)
+    return replace(report, sampling=replace(section, aimed=aimed))
 
 
 def _sampling_verdict(section: SamplingSection) -> Verdict:
@@ -138,8 +172,9 @@ def _verdict(holds: bool) -> Verdict:
 
 def _check_family(family: Family, seed: int, times: list[float] | None,
                   operator: Operator | None) -> tuple[CheckReport, Composed | None]:
-    """The distribution-level report, and what sampling needs when ``C`` itself (no user
-    operator) gives a projective composition."""
+    """The distribution-level report, and what sampling needs (``None`` when the
+    composition is not normalizable); ``Composed.decides_verdict`` when ``C`` itself (no
+    user operator) gives a projective composition."""
     generator = torch.Generator().manual_seed(seed)
     feature = family.in_feature_space()
     partition, inferred, candidate = _partition(feature)
@@ -162,20 +197,22 @@ def _check_family(family: Family, seed: int, times: list[float] | None,
     lenses = partition if partition is not None else fc.candidate_blocks
     report = partial(report, normalizable=True, composition=type(result).__name__,
                      normalizability=None if operator is None else USER_OPERATOR_NORMALIZABILITY)
+    informs = Composed(family, result, lenses, operator, decides_verdict=False)
     try:
         projective = _summary(GapSummary, projective_gaps(family, result, lenses, generator))
     except NotDecidable as err:
-        return report(projective=Undecided(undecided=str(err)), verdict="undecided"), None
+        return report(projective=Undecided(undecided=str(err)), verdict="undecided"), informs
     report = partial(report, projective=projective)
     if not projective.holds:
-        return report(verdict="fails-at-t0"), None
+        return report(verdict="fails-at-t0"), informs
     times = times or time_grid(family.process, TIME_POINTS)
     try:
         commutation = _commutation(noise_commutation_gaps(family, result, times, generator,
                                                           compose_at), times)
     except NotDecidable as err:
-        return report(noise_commutation=Undecided(undecided=str(err)), verdict="undecided"), None
-    composed = None if operator is not None else Composed(family, result, lenses)
+        return (report(noise_commutation=Undecided(undecided=str(err)), verdict="undecided"),
+                informs)
+    composed = informs if operator is not None else Composed(family, result, lenses)
     return report(noise_commutation=commutation, verdict=_verdict(commutation.holds)), composed
 
 

@@ -112,6 +112,22 @@ class Draws:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AimedLaw:
+    """Which law the section aimed at (issue 11 item 6): ``law`` names it (``"C[p]"``,
+    ``"C_w[p] (w = 2)"``, ``"simple product"``, ``"user operator m:f on a 201×201
+    grid"``), ``form`` says how its exact draws and noising path are computed,
+    ``resolution`` is a grid's total-variation error (``None`` in closed form), and
+    ``decides_verdict`` whether the section decides the verdict (projective ``C`` only;
+    for any other law it says whether the samplers reach that law and leaves the verdict
+    — "is it projective" — alone)."""
+
+    law: str
+    form: str
+    decides_verdict: bool
+    resolution: float | None = optional()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SamplingSection:
     """Does a sampler on the composed scores reach ``C[p⃗]``? ``holds``: the composed run
     passes ``test`` against the oracle run. Per lens ``Π_i`` (``k`` values each):
@@ -121,7 +137,9 @@ class SamplingSection:
     guaranteed. ``composed_info`` holds the sampler's own diagnostics (``acceptance``;
     ``stages`` for the tempered SMC; ``resamplings``, ``final_ess`` for path SMC).
     ``path_following`` (tempered SMC only) maps each path-following repair to its
-    result; ``tempered`` (tempered SMC only) holds both runs' move diagnostics. When
+    result; ``tempered`` (tempered SMC only) holds both runs' move diagnostics;
+    ``aimed`` says which composed law the runs aimed at and whether the section decides
+    the verdict (``AimedLaw``). When
     ``calibrated`` is false the verdict is undecided ("not calibrated", ``note``), whatever
     ``holds`` says."""
 
@@ -146,6 +164,7 @@ class SamplingSection:
     path_following: Mapping[str, PathRepair] | None = optional()
     tempered: TemperedRuns | None = optional()
     note: str | None = optional()
+    aimed: AimedLaw | None = optional()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -212,35 +212,43 @@ def aimed_law(result: Distribution, sampler: str, process: ForwardProcess) -> Di
 
 
 def sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                     seed: int = 0, calibration: Calibration | None = None) -> SamplingSection:
+                     seed: int = 0, calibration: Calibration | None = None, *,
+                     composer: Compose = compose, law: str = "C[p]") -> SamplingSection:
     """The ``sampling`` section of ``check`` (module docstring) for a normalizable
     ``result = C[p⃗]`` with exact samples and noisy scores. Up to ``SINGLE_THREAD_ROWS``
     samples torch runs on one thread (``numerics.threads``). ``calibration`` reuses null
-    runs made for the same target, sample size and level (e.g. across step counts)."""
-    return sampling_section_with_draws(family, result, lenses, options, seed, calibration)[0]
+    runs made for the same target, sample size and level (e.g. across step counts).
+
+    Any other composition ``op`` aims the section at its law: ``result = op[p⃗]`` (exact
+    draws and noising path, ``numerics.composition.composed_law``), ``composer`` maps
+    ``p⃗^t ↦ op[p⃗^t]`` (the composed run's scores) and ``law`` names it in the report."""
+    return sampling_section_with_draws(family, result, lenses, options, seed, calibration,
+                                       composer=composer, law=law)[0]
 
 
 def sampling_section_with_draws(family: Family, result: Distribution, lenses,
                                 options: SamplingOptions, seed: int = 0,
-                                calibration: Calibration | None = None
+                                calibration: Calibration | None = None, *,
+                                composer: Compose = compose, law: str = "C[p]"
                                 ) -> tuple[SamplingSection, Draws]:
     """:func:`sampling_section` and its three sample sets ``(N, n)``: the composed run,
     the oracle run and exact draws of the aimed law."""
     threads = single_threaded() if options.samples <= SINGLE_THREAD_ROWS else nullcontext()
     with threads:
-        return _sampling_section(family, result, lenses, options, seed, calibration)
+        return _sampling_section(family, result, lenses, options, seed, calibration,
+                                 composer, law)
 
 
 def _sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                      seed: int, calibration: Calibration | None
-                      ) -> tuple[SamplingSection, Draws]:
+                      seed: int, calibration: Calibration | None, composer: Compose = compose,
+                      law: str = "C[p]") -> tuple[SamplingSection, Draws]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
     generator = _seeded(seed, 0)
     aimed = aimed_law(result, sampler, family.process)
     reference = reference_gaussian(family)
     run = _runner(sampler, family, options, reference)
-    composed = run(composed_target(family, device=device), _seeded(seed, 1, device))
+    composed = run(composed_target(family, composer, device), _seeded(seed, 1, device))
     oracle = run(exact_target(result, family.process, device), _seeded(seed, 2, device))
     exact, exact2 = (aimed.sample(samples, generator) for _ in range(2))
     if calibration is None:
@@ -266,11 +274,11 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
                              floor=statistic(exact2, exact, generator)),
         sampler_reaches_target=reaches,
         calibrated=reaches,
-        target="C[p] at t = 0" if sampler == TEMPERED else f"N_t[C[p]] at t = {T_MIN:g}",
+        target=f"{law} at t = 0" if sampler == TEMPERED else f"N_t[{law}] at t = {T_MIN:g}",
         cost=RunCosts(composed=_cost(composed), oracle=_cost(oracle)),
         composed_info=composed.info,
         sampler=sampler, steps=steps, samples=samples, seed=seed, device=device,
-        path_following=(path_following(family, result, options, seed)
+        path_following=(path_following(family, result, options, seed, composer)
                         if sampler == TEMPERED and options.repairs else None),
         tempered=(TemperedRuns(composed=composed.tempered, oracle=oracle.tempered)
                   if sampler == TEMPERED else None),
@@ -280,9 +288,9 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
 
 
 def path_following(family: Family, result: Distribution, options: SamplingOptions,
-                   seed: int) -> dict[str, PathRepair]:
-    """The path-following repairs' composed runs against exact draws of
-    ``N_{t_min}[C[p⃗]]`` (C13(a)), reported beside a tempered-SMC run: per sampler
+                   seed: int, composer: Compose = compose) -> dict[str, PathRepair]:
+    """The path-following repairs' composed runs (scores of ``composer(p⃗^t)``) against
+    exact draws of ``N_{t_min}[result]`` (C13(a)), reported beside a tempered-SMC run: per sampler
     ``holds`` (the calibrated test), the joint distance, the floor and the cost."""
     generator = _seeded(seed, 3)
     aimed = aimed_law(result, PATH_REPAIRS[0], family.process)
@@ -292,7 +300,7 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
     reference = reference_gaussian(family)
     out = {}
     for i, name in enumerate(PATH_REPAIRS):
-        target = composed_target(family, device=options.device)
+        target = composed_target(family, composer, device=options.device)
         run = _runner(name, family, options, reference)(target,
                                                         _seeded(seed, 4 + i, options.device))
         value = statistic(run.x.to(exact), exact, generator)
