@@ -89,6 +89,7 @@ def _sampling_lines(section: SamplingSection | SamplingSkipped | None) -> list[s
     test = section.test
     verdict = "holds" if section.holds else "fails"
     lines = [f"sampling        {verdict}: {section.method}",
+             *_aimed_lines(section),
              f"                composed vs oracle {_fmt(test.value)} (threshold "
              f"{_fmt(test.threshold)}, p = {_fmt(test.p_value)}, {test.statistic})",
              f"                per lens vs exact: composed [{_list(section.gaps)}], oracle "
@@ -100,6 +101,16 @@ def _sampling_lines(section: SamplingSection | SamplingSkipped | None) -> list[s
                      f"(vs exact {_fmt(alt.joint)}, floor {_fmt(alt.floor)}, "
                      f"{alt.score_evals} score and {alt.density_evals} density evals)")
     return lines
+
+
+def _aimed_lines(section: SamplingSection) -> list[str]:
+    """The law the section aimed at, where it is not projective ``C`` (the section then
+    reports on that law and leaves the verdict alone)."""
+    aimed = section.aimed
+    if aimed is None or aimed.decides_verdict:
+        return []
+    return [f"                aimed at {aimed.law} ({aimed.form}); does not decide the "
+            "verdict"]
 
 
 def _list(values: Sequence[float]) -> str:
