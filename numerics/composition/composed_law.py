@@ -34,10 +34,11 @@ from numerics.composition.compose import (
     product_exponents,
     weighted_exponents,
 )
-from numerics.composition.operators import CFG_WEIGHT, OPERATORS
+from numerics.composition.operators import CFG_WEIGHT, OPERATORS, exponent_combination
 from numerics.laws import BlockProduct, Distribution, ExpansionTooLarge
 from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, GridLaw, default_bounds
+from numerics.laws.processes import ForwardProcess
 from numerics.laws.unnormalized import (
     Operator,
     OperatorComposition,
@@ -89,9 +90,7 @@ class ExponentOperator:
 
     def __call__(self, log_densities: torch.Tensor, scores: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        e = torch.as_tensor(self.exponents, dtype=log_densities.dtype,
-                            device=log_densities.device)
-        return e @ log_densities, torch.einsum("m,mnd->nd", e, scores)
+        return exponent_combination(self.exponents, log_densities, scores)
 
 
 def pointwise(operator: Operator) -> Composer:
@@ -149,12 +148,23 @@ def exponent_law(family: Family, exponents: Sequence[float], name: str,
         law = result if result is not None else compose_exponents(family.members, exponents)
     except ExpansionTooLarge:
         law = composer(family)
-    if isinstance(law, Unnormalized):
-        return grid_law(family, law, name, composer)
     if isinstance(law, BlockProduct) and any(isinstance(d, Unnormalized) for d in law.dists):
         return _gridded_blocks(law, name, composer)
+    if isinstance(law, Unnormalized) or not _samples_and_noises(law, family.process):
+        return grid_law(family, composer(family), name, composer)
     return ComposedLaw(name=name, law=law, composer=composer,
                        form=f"closed form: {_describe(law)}")
+
+
+def _samples_and_noises(law: Distribution, process: ForwardProcess) -> bool:
+    """Whether ``law`` has exact draws and a closed-form ``N_t`` (probed on two draws and
+    at ``t = T``): some exact laws (pushforwards, scene laws) have neither."""
+    try:
+        law.sample(2, torch.Generator(device=law.device).manual_seed(0))
+        law.noised(process.T, process)
+    except (NotImplementedError, ExpansionTooLarge):
+        return False
+    return True
 
 
 def grid_law(family: Family, law: Unnormalized, name: str, composer: Composer

@@ -29,7 +29,7 @@ CFG_WEIGHT = 2.0
 
 
 # shipped operators ------------------------------------------------------------------
-def _exponent_combination(exponents: Sequence[float], log_densities: torch.Tensor,
+def exponent_combination(exponents: Sequence[float], log_densities: torch.Tensor,
                           scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``Σ_m e_m log p_m`` and ``Σ_m e_m ∇ log p_m`` over the rows ``m``."""
     e = torch.as_tensor(exponents, dtype=log_densities.dtype, device=log_densities.device)
@@ -52,7 +52,7 @@ def cfg_weighted(log_densities: torch.Tensor, scores: torch.Tensor
     to 1, so the Jacobian of a reparameterization cancels (C4 holds); under FC block
     ``M_i`` is tilted to ``∝ p_i² / p_b`` and the composition is not projective (C14)."""
     k = log_densities.shape[0] - 1
-    return _exponent_combination([1.0 - CFG_WEIGHT * k] + [CFG_WEIGHT] * k,
+    return exponent_combination([1.0 - CFG_WEIGHT * k] + [CFG_WEIGHT] * k,
                                  log_densities, scores)
 
 

@@ -315,8 +315,7 @@ class GridLaw(Distribution):
     def score(self, x: torch.Tensor) -> torch.Tensor:
         inside = self.grid.score(x)
         x = torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
-        outside = torch.linalg.solve(self.covariance, (self.mean - x)[..., None])[..., 0] \
-            if self.dim > 1 else (self.mean - x) / self.covariance[0, 0]
+        outside = torch.linalg.solve(self.covariance, (self.mean - x)[..., None])[..., 0]
         return torch.where(torch.isfinite(inside).all(-1, keepdim=True), inside, outside)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
