@@ -290,3 +290,16 @@ def test_plain_samplers_still_miss_every_shear_variant(knobs) -> None:
         assert abs(masses[0] + masses[3] - 0.5) > MODE_SHIFT, (run["sampler"], masses)
         if knobs != WIDE_BACKGROUND:
             assert run["composed_rejected"], run["sampler"]
+
+
+def inverse_background(log_densities: torch.Tensor, scores: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A user operator with no law: ``1 / p_b`` grows without bound in every direction."""
+    return -log_densities[0], -scores[0]
+
+
+def test_a_user_operator_without_a_law_is_skipped_with_the_reason() -> None:
+    """Its grid's mass piles up on the edge of the members' box, and the section says so
+    instead of sampling a truncation."""
+    with pytest.raises(NoExactDraws, match="edge"):
+        composed_law(_overlap(), inverse_background)

@@ -151,7 +151,7 @@ def _with_sampling(report: CheckReport, composed: Composed, options: SamplingOpt
     try:
         target = composed_law(family, composed.operator,
                               composed.result if composed.operator is None else None)
-    except NoExactDraws as err:
+    except (NoExactDraws, NonNormalizable) as err:
         return replace(report, sampling=SamplingSkipped(skipped=str(err)))
     section = sampling_section(family, target.law, composed.lenses, options, seed=seed,
                                composer=target.composer, law=target.name)

@@ -190,8 +190,17 @@ def gridded(law: Unnormalized, name: str) -> tuple[GridLaw, float]:
     if law.dim not in GRID_POINTS:
         raise NoExactDraws(f"{name} has a {law.dim}-D part with no closed form and the grid "
                            "backend covers 1-D and 2-D only: no exact draws to aim at")
-    bounds = _support(GridDensity.from_log_density(law.log_prob, default_bounds(*law.members),
-                                                   GRID_POINTS[law.dim][-1]))
+    try:
+        wide = GridDensity.from_log_density(law.log_prob, default_bounds(*law.members),
+                                            GRID_POINTS[law.dim][-1])
+    except ValueError as err:  # no finite density on the members' box
+        raise NoExactDraws(f"{name}: no grid of it: {err}") from err
+    edge = _edge_mass(wide)
+    if edge > RESOLUTION_TV:
+        raise NoExactDraws(f"{name}: {edge:.2g} of its mass lies on the edge of the members' "
+                           "8-sd box (not normalizable, or far wider than its members): no "
+                           "exact draws to aim at")
+    bounds = _support(wide)
     error = math.inf
     for points in GRID_POINTS[law.dim]:
         grid = GridDensity.from_log_density(law.log_prob, bounds, points)
@@ -214,6 +223,13 @@ def _support(grid: GridDensity) -> list[tuple[float, float]]:
         lo, hi = float(ax[used.min()]) - 2 * h, float(ax[used.max()]) + 2 * h
         box.append((max(lo, float(ax[0])), min(hi, float(ax[-1]))))
     return box
+
+
+def _edge_mass(grid: GridDensity) -> float:
+    """The grid's mass on its outermost nodes (a normalizable law inside the members' box
+    has next to none there)."""
+    inner = grid.values[tuple(slice(1, -1) for _ in range(grid.dim))]
+    return 1.0 - float(inner.sum()) * grid.cell_volume
 
 
 def _gridded_blocks(law: BlockProduct, name: str, composer: Composer) -> ComposedLaw:
