@@ -12,7 +12,12 @@ items 6 and 4).
    is the total-variation distance between the run's and the exact draws' component
    shares (exact-vs-exact it is a few 1e-3 at N = 2000) — and the cost in score and
    density evaluations per particle.
-2. *Power kept on the shear families* (THEORY C9, C13; ``numerics.claims.sampled``
+2. *C_w targets*: ``C_w`` with guidance weight 2 (``--operator cfg_weighted``) on the
+   overlap family — a 2-D law with no closed form, on a grid — and ``C_w`` with the spec's
+   weights (2, 1) on ``examples/fc_weighted.json`` (5-D; the weighted block on a grid, the
+   others in closed form): for a few samplers, whether the composed run is rejected
+   against its oracle, whether the oracle reaches the (grid) law, and the distances.
+3. *Power kept on the shear families* (THEORY C9, C13; ``numerics.claims.sampled``
    ``SHEAR_VARIANTS``: 6 families varying mode width, separation, shear and background
    width): the plain ``ode`` and ``sde`` verdicts (``plain_failures``: composed run
    rejected against its oracle, level split over the two samplers) and the repairs
@@ -22,7 +27,7 @@ items 6 and 4).
 Torch runs on one thread. Timings depend on the machine's load (the results file states
 the load average at the start); the verdicts and distances do not.
 
-Run: ``python benchmarks/bench_operators.py [--parts overlap shear] [--seeds 3]
+Run: ``python benchmarks/bench_operators.py [--parts overlap weighted shear] [--seeds 3]
 [--samples 2000]`` writes ``benchmarks/results/operators.json`` and ``operators.md``
 (atomically). Parts not run are copied from the committed JSON.
 """
@@ -101,8 +106,39 @@ def overlap_runs(seeds: int, samples: int) -> list[dict[str, Any]]:
     return rows
 
 
+WEIGHTED_SAMPLERS = ("ode", "sde", "pc-mala", "path-smc", "smc")
+
+
+def weighted_runs(samples: int) -> list[dict[str, Any]]:
+    """Part 2: one row per C_w target and sampler (seed 0)."""
+    cases = {"overlap_product --operator cfg_weighted":
+             (load_family(OVERLAP), OPERATORS["cfg_weighted"]),
+             "fc_weighted (spec weights)":
+             (load_family(ROOT / "examples" / "fc_weighted.json"), None)}
+    rows = []
+    for case, (family, operator) in cases.items():
+        target = composed_law(family, operator)
+        lenses = [[c] for c in range(family.dim)] if family.projections is None else \
+            [list(b) for b in family.projections]
+        for sampler in WEIGHTED_SAMPLERS:
+            start = time.perf_counter()
+            options = SamplingOptions(samples, STEPS, sampler, level=LEVEL, repairs=False)
+            section = sampling_section_with_draws(
+                family, target.law, lenses, options, seed=0, composer=target.composer,
+                law=target.name)[0]
+            rows.append({"case": case, "law": target.name, "form": target.form,
+                         "sampler": sampler, "composed_rejected": not section.holds,
+                         "oracle_reaches_target": section.sampler_reaches_target,
+                         "composed_vs_exact": section.joint.composed,
+                         "oracle_vs_exact": section.joint.oracle, "floor": section.joint.floor,
+                         "threshold": section.test.threshold,
+                         "seconds": time.perf_counter() - start})
+            _log(rows[-1])
+    return rows
+
+
 def shear_runs(samples: int, level: float) -> list[dict[str, Any]]:
-    """Part 2: per shear variant, the plain samplers' verdicts and the repairs' costs."""
+    """Part 3: per shear variant, the plain samplers' verdicts and the repairs' costs."""
     rows = []
     for knobs in SHEAR_VARIANTS:
         family = shear_variant(*knobs)
@@ -137,6 +173,9 @@ def markdown(report: dict[str, Any]) -> str:
     overlap = report.get("overlap")
     if overlap:
         lines += _overlap_table(overlap)
+    weighted = report.get("weighted")
+    if weighted:
+        lines += _weighted_table(weighted)
     shear = report.get("shear")
     if shear:
         lines += _shear_tables(shear)
@@ -173,9 +212,25 @@ def _overlap_table(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _weighted_table(part: dict[str, Any]) -> list[str]:
+    lines = [f"## 2. C_w targets, N = {part['samples']}, {STEPS} steps, level {LEVEL:g}, "
+             "seed 0", ""]
+    for case in dict.fromkeys(r["case"] for r in part["rows"]):
+        mine = [r for r in part["rows"] if r["case"] == case]
+        lines += [f"`{case}`: aimed at {mine[0]['law']} ({mine[0]['form']}).", "",
+                  "| sampler | composed rejected | oracle reaches | composed vs exact | "
+                  "oracle vs exact | floor | threshold |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['sampler']} | {r['composed_rejected']} | "
+                  f"{r['oracle_reaches_target']} | {r['composed_vs_exact']:.3f} | "
+                  f"{r['oracle_vs_exact']:.3f} | {r['floor']:.3f} | {r['threshold']:.3f} |"
+                  for r in mine]
+        lines.append("")
+    return lines
+
+
 def _shear_tables(part: dict[str, Any]) -> list[str]:
     rows = part["rows"]
-    lines = [f"## 2. Power kept on the shear families (C9, C13), N = {part['samples']}, "
+    lines = [f"## 3. Power kept on the shear families (C9, C13), N = {part['samples']}, "
              f"level {part['level']:g}, seed 0", "",
              "Plain samplers: composed run against its oracle (`plain_failures`, level "
              "split over ode and sde). Mode masses: the composed run's share per mode "
@@ -220,8 +275,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=("overlap", "shear"),
-                        default=["overlap", "shear"])
+    parser.add_argument("--parts", nargs="+", choices=("overlap", "weighted", "shear"),
+                        default=["overlap", "weighted", "shear"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -236,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
             "samples": args.samples, "steps": STEPS, "level": LEVEL,
             "form": composed_law(family, OPERATORS["simple_product"]).form,
             "rows": overlap_runs(args.seeds, args.samples)}
+    if "weighted" in args.parts:
+        report["weighted"] = {"samples": args.samples, "rows": weighted_runs(args.samples)}
     if "shear" in args.parts:
         report["shear"] = {"samples": args.samples, "level": LEVEL,
                            "rows": shear_runs(args.samples, LEVEL)}

@@ -228,7 +228,8 @@ def test_the_plain_ode_misses_the_overlap_product_and_its_oracle_reaches_it() ->
     binomial noise of N = 2000, and it is rejected in 1 of 3 seeds at level 0.01 — its mode
     shares 2.1 binomial sds off — as often as the level allows); the composed run moves
     about 0.2 of the mass (benchmark), 14 binomial sds at N = 1000, so missing it has
-    negligible probability."""
+    negligible probability. This configuration over seeds 0–11: composed rejected 12/12
+    (test value 2.3–3.4× the threshold), oracle reaching the target 12/12."""
     options = SamplingOptions(samples=1000, steps=64, sampler="ode", level=1e-3)
     report = check_family(_overlap(), operator=OPERATORS["simple_product"], sampling=options,
                           seed=5)
