@@ -22,6 +22,12 @@ noise floor, and whether the oracle itself reaches the target (``calibrated``: i
 the null runs do not describe the runs' own law and the level is not guaranteed —
 measured 0.04 at level 0.01 with 4 ODE steps, ``benchmarks/results/calibration.md``).
 
+The same section aims at the law of any other composition ``op`` (``C`` on a
+non-projective family, ``C_w``, the simple product, a user operator;
+``numerics.composition.composed_law``): ``result = op[p⃗]``, the composed run on
+``op[p⃗^t]`` (``composer``), the oracle on ``N_t[op[p⃗]]``; ``check`` then reports it without
+letting it decide the verdict (``numerics.checks.judge``).
+
 The composed scores evaluate ``C[p⃗^t]`` through ``compose`` (an FC family: one
 evaluation per block, C1/C2), falling back to the linear combination of the members'
 scores when ``C[p⃗^t]`` is not normalizable (the scores are still defined; they target no
