@@ -183,6 +183,7 @@ def _limit(text: str) -> tuple[str, int]:
 
 def _run_check(args: argparse.Namespace) -> int:
     from numerics.checks.judge import check_family
+    from numerics.laws.unnormalized import OperatorFailed
     from numerics.models.family import ModelFamily
     from projcomp.model_spec import load_spec
     from projcomp.render import render_check
@@ -206,7 +207,10 @@ def _run_check(args: argparse.Namespace) -> int:
             return model_check.run(family, args)
         phase.enter("checking the family (FC, projective gaps, noise commutation"
                     + (", sampling)" if sampling else ")"))
-        report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
+        try:
+            report = check_family(family, seed=args.seed, operator=operator, sampling=sampling)
+        except OperatorFailed as err:
+            raise UsageError(f"--operator {args.operator}: {err}") from None
     doc = report_json(report)
     _require_finite(doc, "report")
     print(json.dumps(doc, indent=2) if args.json else render_check(report))

@@ -9,8 +9,12 @@ Grid gaps are compared with ``GRID_TOL`` (numerics/checks/). Pointwise identitie
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from functools import cache
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,6 +44,7 @@ from numerics.laws.pushforward import Pushforward
 from numerics.laws.unnormalized import OperatorComposition
 from numerics.records import to_json
 from numerics.tolerances import GRID_TOL
+from projcomp.cli import main
 from projcomp.spec import family_from_dict, family_to_dict
 
 F64 = torch.float64
@@ -244,3 +249,27 @@ def test_load_operator_refuses_bad_specs(spec: str, problem: str) -> None:
     assert "\n" not in message
     assert repr(spec) in message
     assert problem in message
+
+
+def inverse_background_operator(log_densities, scores):
+    """``1 / p_b``: a rule with no law (the density grows without bound)."""
+    return -log_densities[0], -scores[0]
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("nan_operator", "returned NaN or \\+inf log-densities"),
+    ("inverse_background_operator", "not normalizable"),
+])
+def test_check_refuses_an_operator_without_a_law_naming_the_option(name: str,
+                                                                   problem: str) -> None:
+    """A user operator whose output no law can be made of is bad input (exit 2, one line
+    naming ``--operator``), not an internal error of the checks."""
+    spec = Path(__file__).resolve().parents[1] / "examples" / "overlap_product.json"
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = main(["check", str(spec), "--samples", "0",
+                       "--operator", f"test_operators:{name}"])
+    lines = err.getvalue().splitlines()
+    assert status == 2 and len(lines) == 1, err.getvalue()
+    assert lines[0].startswith(f"projcomp: error: --operator test_operators:{name}: ")
+    assert re.search(problem, lines[0]), lines[0]

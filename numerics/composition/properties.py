@@ -23,7 +23,12 @@ from numerics.laws.diffeomorphisms import Coordinatewise, Diffeomorphism, Monoto
 from numerics.laws.family import Family
 from numerics.laws.grid import GridDensity, default_bounds, grid_normalized_l2
 from numerics.laws.pushforward import Pushforward, RememberedInverse
-from numerics.laws.unnormalized import Operator, OperatorComposition, operator_name
+from numerics.laws.unnormalized import (
+    Operator,
+    OperatorComposition,
+    OperatorFailed,
+    operator_name,
+)
 from numerics.records import optional
 from numerics.threads import single_threaded
 from numerics.tolerances import GRID, GRID_TOL, TOLERANCES
@@ -166,7 +171,7 @@ def _composed_grid(law: Distribution, bounds: Sequence[tuple[float, float]],
     edge = max(float(v[0].max()), float(v[-1].max()), float(v[:, 0].max()),
                float(v[:, -1].max())) / float(v.max())
     if edge > EDGE_RTOL:
-        raise ValueError(f"{context}: the density at the grid's edge is {edge:.2g} of its "
+        raise OperatorFailed(f"{context}: the density at the grid's edge is {edge:.2g} of its "
                          "peak; the composition is not normalizable or wider than its "
                          "members, so the grid cannot judge it")
     return grid

@@ -43,6 +43,11 @@ class NonNormalizable(ValueError):
     """``Z = ∞``: the composed density is not integrable."""
 
 
+class OperatorFailed(ValueError):
+    """A user operator returned something no law can be made of (wrong shapes, NaN, or a
+    composition the checks cannot hold): bad input, not a fault of the checks."""
+
+
 class Unnormalized(Distribution):
     """A law known through its members ``(p_b, p_1, ..., p_k)`` and a pointwise rule:
     ``log_prob`` is the log-density up to an unknown additive constant, ``score`` is
@@ -162,7 +167,7 @@ class OperatorComposition(Unnormalized):
 
     The operator's output is checked at every call: shapes ``(N,)`` and ``(N, n)``, a
     log-density without NaN or ``+inf`` (``−inf`` is a zero density) and a finite
-    score; a violation raises ``ValueError`` naming the operator.
+    score; a violation raises ``OperatorFailed`` naming the operator.
     """
 
     def __init__(self, members: Sequence[Distribution], operator: Operator) -> None:
@@ -201,21 +206,21 @@ class OperatorComposition(Unnormalized):
     def _checked(self, out: Any, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not (isinstance(out, tuple | list) and len(out) == 2
                 and all(isinstance(v, torch.Tensor) for v in out)):
-            raise ValueError(f"operator {self.name} must return a pair of tensors "
+            raise OperatorFailed(f"operator {self.name} must return a pair of tensors "
                              f"(log_density, score), got {type(out).__name__}")
         log_density, score = out
         if tuple(log_density.shape) != (count,):
-            raise ValueError(f"operator {self.name} returned a log-density of shape "
+            raise OperatorFailed(f"operator {self.name} returned a log-density of shape "
                              f"{tuple(log_density.shape)}, expected ({count},)")
         if tuple(score.shape) != (count, self.dim):
-            raise ValueError(f"operator {self.name} returned a score of shape "
+            raise OperatorFailed(f"operator {self.name} returned a score of shape "
                              f"{tuple(score.shape)}, expected ({count}, {self.dim})")
         bad = torch.isnan(log_density) | (log_density == math.inf)
         if bad.any():
-            raise ValueError(f"operator {self.name} returned NaN or +inf log-densities at "
+            raise OperatorFailed(f"operator {self.name} returned NaN or +inf log-densities at "
                              f"{int(bad.sum())} of {count} points")
         bad = ~torch.isfinite(score).all(-1)
         if bad.any():
-            raise ValueError(f"operator {self.name} returned NaN or inf scores at "
+            raise OperatorFailed(f"operator {self.name} returned NaN or inf scores at "
                              f"{int(bad.sum())} of {count} points")
         return log_density.to(self.dtype), score.to(self.dtype)
