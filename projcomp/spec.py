@@ -89,6 +89,9 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 # ~n·1e-16·cond ≤ 1e-3 relative of λ_min (n ≤ 1e4), so it is above MIN_VARIANCE and the
 # eigenvalue test (``_check_covariance``) would pass. Others go through that test.
 CERTIFIED_CONDITION = 1e10
+# Integers of up to 19 digits fit in 64 bits, where orjson and json read them alike; a
+# text with a longer run of digits is parsed by json (``_fast_parse``).
+LONG_DIGITS = 20
 
 
 DEFAULT_LIMITS = Limits()
@@ -151,9 +154,15 @@ def _read_json(path: Path, limits: Limits) -> Any:
         size = path.stat().st_size
         if size > limits.bytes:
             raise exceeds(str(path), "file size", size, limits, "bytes")
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise SpecError(str(path), f"cannot read file ({err.strerror or err})") from err
+    fast = _fast_parse(data)
+    if fast is not None:
+        return fast
+    try:
+        # universal newlines, as text-mode reading gives: error positions count lines alike
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as err:
         raise SpecError(str(path), f"not UTF-8 text (byte {err.start})") from err
     try:
@@ -166,6 +175,40 @@ def _read_json(path: Path, limits: Limits) -> Any:
     except RecursionError as err:
         raise SpecError(str(path), f"JSON nested too deeply to parse (the limit is "
                                    f"{limits.depth} levels)") from err
+
+
+def _fast_parse(data: bytes) -> Any | None:
+    """``data`` parsed by orjson (~3× faster than ``json`` on a dense spec), or None where
+    the reference parser ``json`` must decide: orjson absent, or rejecting the text
+    (invalid UTF-8 or JSON, NaN and Infinity, lone surrogates, deep nesting: ``json`` then
+    gives the same error or value as without orjson), or the text holding a run of
+    ``LONG_DIGITS`` digits. orjson reads an integer beyond 64 bits as a float where
+    ``json`` keeps it exact (an error message would then print it differently); every
+    integer of fewer digits fits in 64 bits, and both parsers round decimals correctly,
+    so otherwise they give the same document."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    if _has_digit_run(data, LONG_DIGITS):
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _has_digit_run(data: bytes, length: int) -> bool:
+    """Whether ``data`` holds ``length`` consecutive ASCII digits: ``run[i]`` is "the
+    ``have`` bytes from ``i`` are digits", doubled by ``run[i] & run[i + step]``
+    (``log₂ length`` passes over the bytes at C speed)."""
+    run = np.frombuffer(data, dtype=np.uint8) - np.uint8(ord("0")) < 10
+    have = 1
+    while have < length and run.any():
+        step = min(have, length - have)
+        run = run[:-step] & run[step:]
+        have += step
+    return bool(run.any())
 
 
 def _check_structure(doc: Any, limits: Limits) -> None:

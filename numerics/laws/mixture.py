@@ -16,11 +16,10 @@ place (unless autograd differentiates through the score): the benchmark's compos
 (benchmarks/bench_sampling.py, N = 100,000, d = 16) measured half the CPU time on one
 thread of the previous version (2^19-entry chunks, ``z`` squared by ``pow``, the bias by
 a concatenated row of ones): 54 against 105 ms and 70 against 142 ms, medians of
-interleaved calls in two sessions on a busy machine. The bias is now a column of the
-first product (applied to ``[(x − c)ᵀ; 1]``, written in place), the score's sign is folded
-into the second, and a block product's mixture blocks write their columns of the result
-directly (``score_into``): bit-identical results, 36.0 against 38.3 ms of one thread's CPU
-time (best of 4 × 15 calls, alternating processes, load average ~5). When every
+interleaved calls in two sessions on a busy machine. The score's sign is folded into
+the second product, and a block product's mixture blocks write their columns of the
+result in place (``score_into``: no copy per block and no concatenation of chunks);
+results are bit-identical. When every
 ``Σ_k`` is diagonal a fast path works with the
 standard deviations alone (``O(K n)`` per point instead of ``O(K n²)``). Exponentials
 never underflow into subnormals: shifted logits are clamped at ``log(tiny)`` of the
@@ -98,20 +97,42 @@ class GaussianMixture(Distribution):
         self.means = mu
         self.covs = 0.5 * (cov + cov.transpose(-1, -2))
         self.log_weights = torch.log(w)
-        off = self.covs - torch.diag_embed(torch.diagonal(self.covs, dim1=-2, dim2=-1))
-        self.is_diagonal = bool((off == 0).all())
-        if self.is_diagonal:
-            self.variances = torch.diagonal(self.covs, dim1=-2, dim2=-1)
-            if validate and not (self.variances > 0).all():
+        if validate:
+            if self.is_diagonal and not (self.variances > 0).all():
                 raise ValueError("covs must be positive definite (a diagonal entry is <= 0)")
-            self.log_dets = torch.log(self.variances).sum(-1)
-        else:
-            chol, info = torch.linalg.cholesky_ex(self.covs)
-            if validate and (info != 0).any():
-                bad = int(torch.nonzero(info)[0])
+            if not self.is_diagonal and (self._factor[1] != 0).any():
+                bad = int(torch.nonzero(self._factor[1])[0])
                 raise ValueError(f"covs[{bad}] is not positive definite")
-            self.scale_tril = chol
-            self.log_dets = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+
+    # The factorization is computed on first use (validation forces it): a mixture made by
+    # an operation (noising, marginals; ``validate=False``) and only compared in closed form
+    # (numerics.checks.metrics uses weights, means and covariances) never factorizes.
+    @cached_property
+    def is_diagonal(self) -> bool:
+        off = self.covs - torch.diag_embed(torch.diagonal(self.covs, dim1=-2, dim2=-1))
+        return bool((off == 0).all())
+
+    @cached_property
+    def variances(self) -> torch.Tensor:
+        """Diagonal covariances: their diagonals ``(K, n)``."""
+        return torch.diagonal(self.covs, dim1=-2, dim2=-1)
+
+    @cached_property
+    def _factor(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cholesky_ex`` of the covariances: factors ``(K, n, n)`` and ``info`` ``(K,)``."""
+        return torch.linalg.cholesky_ex(self.covs)
+
+    @property
+    def scale_tril(self) -> torch.Tensor:
+        """Cholesky factors ``L_k`` ``(K, n, n)``, ``Σ_k = L_k L_kᵀ`` (full covariances)."""
+        return self._factor[0]
+
+    @cached_property
+    def log_dets(self) -> torch.Tensor:
+        """``log det Σ_k`` ``(K,)``."""
+        if self.is_diagonal:
+            return torch.log(self.variances).sum(-1)
+        return 2.0 * torch.log(torch.diagonal(self.scale_tril, dim1=-2, dim2=-1)).sum(-1)
 
     @classmethod
     def gaussian(cls, mean, cov, **kw) -> GaussianMixture:
@@ -148,39 +169,29 @@ class GaussianMixture(Distribution):
         return centre, affine, log_norm
 
     @cached_property
-    def _products(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Full covariances: the whitening's factors laid out for the two products of the
-        score, ``[Wᵀ | −b]`` ``(K n, n + 1)`` (applied to the lifted points
-        ``[(x − c)ᵀ; 1]``, so the bias costs one column of the product, not a broadcast
-        copy of the ``(K n, rows)`` result) and ``−W`` ``(n, K n)`` (the score's sign
-        folded in), each contiguous."""
+    def _products(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Full covariances: the whitening's factors laid out for the two products of
+        the score, ``Wᵀ`` ``(K n, n)``, ``−b`` ``(K n, 1)`` and ``−W`` ``(n, K n)`` (the
+        score's sign folded in: negation is exact), each contiguous."""
         affine = self._whitening[1]
-        return affine.T.contiguous(), (-affine[:-1]).contiguous()
-
-    def _lifted(self, x: torch.Tensor) -> torch.Tensor:
-        """Points ``x`` ``(N, n)`` as ``[(x − c)ᵀ; 1]`` ``(n + 1, N)``, contiguous: written
-        in place unless autograd differentiates through ``x``."""
-        centre = self._whitening[0]
-        if self._differentiated(x):
-            return torch.cat([(x - centre).T, x.new_ones(1, x.shape[0])])
-        lifted = x.new_empty(self.dim + 1, x.shape[0])
-        lifted[-1].fill_(1.0)
-        torch.sub(x.T, centre[:, None], out=lifted[:-1])
-        return lifted
+        weight = affine[:-1].contiguous()
+        return weight.T.contiguous(), affine[-1:].T.contiguous(), -weight
 
     def _terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For points ``x`` ``(N, n)``: logits ``ℓ_k = log w_k N(x; μ_k, Σ_k)`` ``(K, N)`` and
         whitened residuals ``z_k = L_k⁻¹ (x − μ_k)`` ``(K, n, N)``, points last: every
         elementwise step and every reduction over ``k`` or ``i`` then runs along contiguous
         rows of length ``N`` (broadcasting over a last axis of length ``n`` measured 1.6×
-        slower). ``z`` is one matrix product ``[Wᵀ | −b] [(x − c)ᵀ; 1]``."""
+        slower). ``z`` is one matrix product ``Wᵀ (x − c)ᵀ − b`` (the bias added by
+        ``addmm``)."""
         centre, affine, log_norm = self._whitening
         k, n = self.means.shape
+        lifted = (x - centre).T
         if self.is_diagonal:
-            lifted = (x - centre).T
             z = lifted[None] * affine[0, :, :, None] - affine[1, :, :, None]
         else:
-            z = torch.mm(self._products[0], self._lifted(x)).view(k, n, -1)
+            weight_t, neg_bias, _ = self._products
+            z = torch.addmm(neg_bias, weight_t, lifted).view(k, n, -1)
         return torch.sub(log_norm[:, None], (z * z).sum(1), alpha=0.5), z
 
     def _flat(self, x: torch.Tensor) -> tuple[torch.Tensor, int, torch.Size]:
@@ -242,7 +253,7 @@ class GaussianMixture(Distribution):
             z.mul_(e[:, None, :])
         if self.is_diagonal:
             return (z * self._whitening[1][0, :, :, None]).sum(0) / -e.sum(0)
-        grad = torch.mm(self._products[1], z.flatten(0, 1))
+        grad = torch.mm(self._products[2], z.flatten(0, 1))
         return grad / e.sum(0) if self._differentiated(x) else grad.div_(e.sum(0))
 
     def to(self, dtype: torch.dtype | None = None,
@@ -255,12 +266,17 @@ class GaussianMixture(Distribution):
         if dtype == self.dtype and device == self.device:
             return self
         self._whitening  # noqa: B018 -- computed in the source dtype before the cast
+        if not self.is_diagonal:
+            self._factor  # noqa: B018 -- likewise
         out = copy.copy(self)
         out.__dict__.pop("_products", None)  # rebuilt from the converted whitening
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(out, name, value.to(dtype=dtype, device=device))
         out._whitening = tuple(v.to(dtype=dtype, device=device) for v in self._whitening)
+        if "_factor" in vars(self):
+            factor, info = self._factor
+            out._factor = factor.to(dtype=dtype, device=device), info.to(device=device)
         out.dtype, out.device = dtype, out.means.device
         return out
 
