@@ -432,12 +432,13 @@ def _rows(value: list[list[float]], path: str, rows: int | None, cols: int | Non
 
 
 def _covariances(values: list[list[list[float]]], paths: Sequence[str],
-                 n: int) -> torch.Tensor:
+                 n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n × n`` covariances ``values`` (at ``paths``) as one ``(K, n, n)`` stack,
     validated in one batched pass — symmetry, one batched Cholesky factorization and its
     certificate of the eigenvalue bound (``CERTIFIED_CONDITION``) — rather than one
     factorization per matrix; a matrix that fails the batch is examined on its own, so
-    the error names its field as before."""
+    the error names its field as before. Returns the stack and the Cholesky factors of
+    its symmetric part (the GaussianMixture's own, ``scale_tril``)."""
     for value, path in zip(values, paths, strict=True):
         _rows(value, path, n, n)
     try:
@@ -446,15 +447,17 @@ def _covariances(values: list[list[list[float]]], paths: Sequence[str],
         for value, path in zip(values, paths, strict=True):
             _numbers(value, path, 2)
         raise
-    for j in torch.nonzero(~_certified(covs)).flatten().tolist():
+    certified, chol = _certified(covs)
+    for j in torch.nonzero(~certified).flatten().tolist():
         _check_covariance(covs[j], paths[j])
-    return covs
+    return covs, chol
 
 
-def _certified(covs: torch.Tensor) -> torch.Tensor:
+def _certified(covs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(K,)`` bools: symmetric within ``SYMMETRY_TOL`` and positive definite with
     ``λ_min ≥ 1/tr(Σ⁻¹) ≥ 2·MIN_VARIANCE`` and ``tr(Σ)·tr(Σ⁻¹) ≤ CERTIFIED_CONDITION``
-    (``tr(Σ⁻¹) = ‖L⁻¹‖²_F`` from the Cholesky factor ``L``). ``False`` decides nothing."""
+    (``tr(Σ⁻¹) = ‖L⁻¹‖²_F`` from the Cholesky factor ``L``; ``False`` decides nothing),
+    and the factors ``L`` of ``½ (Σ + Σᵀ)``."""
     scale = covs.abs().amax(dim=(-1, -2)).clamp_min(1e-300)
     asymmetry = (covs - covs.transpose(-1, -2)).abs().amax(dim=(-1, -2)) / scale
     sym = 0.5 * (covs + covs.transpose(-1, -2))
@@ -463,7 +466,8 @@ def _certified(covs: torch.Tensor) -> torch.Tensor:
     trace_inv = torch.linalg.solve_triangular(chol, eye, upper=False).square().sum((-1, -2))
     trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
     return ((asymmetry <= SYMMETRY_TOL) & (info == 0)
-            & (trace_inv <= 0.5 / MIN_VARIANCE) & (trace * trace_inv <= CERTIFIED_CONDITION))
+            & (trace_inv <= 0.5 / MIN_VARIANCE)
+            & (trace * trace_inv <= CERTIFIED_CONDITION)), chol
 
 
 def _check_covariance(cov: torch.Tensor, path: str) -> None:
@@ -593,8 +597,9 @@ def _leaf_key(doc: dict[str, Any], n: int | None) -> tuple[Any, ...] | None:
 
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
     mean = _vector(doc["mean"], f"{path}.mean", n)
-    cov = _covariances([doc["cov"]], [f"{path}.cov"], len(mean))
-    return GaussianMixture(torch.ones(1, dtype=DTYPE), mean[None], cov, validate=False)
+    cov, chol = _covariances([doc["cov"]], [f"{path}.cov"], len(mean))
+    return GaussianMixture(torch.ones(1, dtype=DTYPE), mean[None], cov, validate=False,
+                           scale_tril=chol)
 
 
 def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
@@ -611,9 +616,9 @@ def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
         raise SpecError(f"{path}.weights", f"sum to {total:.12g}, expected 1")
     if len(doc["covs"]) != count:
         raise SpecError(f"{path}.covs", f"{len(doc['covs'])} matrices for {count} components")
-    covs = _covariances(doc["covs"], [f"{path}.covs[{j}]" for j in range(count)],
-                        means.shape[1])
-    return GaussianMixture(weights, means, covs, validate=False)
+    covs, chol = _covariances(doc["covs"], [f"{path}.covs[{j}]" for j in range(count)],
+                              means.shape[1])
+    return GaussianMixture(weights, means, covs, validate=False, scale_tril=chol)
 
 
 def _model(doc: dict[str, Any], path: str, n: int | None) -> Distribution:

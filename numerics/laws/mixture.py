@@ -74,7 +74,11 @@ class GaussianMixture(Distribution):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         validate: bool = True,
+        scale_tril: torch.Tensor | None = None,
     ) -> None:
+        """``scale_tril``: the Cholesky factors of ``½ (covs + covsᵀ)`` ``(K, n, n)`` as
+        ``torch.linalg.cholesky_ex`` gives them, when the caller has them already (the spec
+        reader's certificate, projcomp.spec); they are then not computed again."""
         ref = means if isinstance(means, torch.Tensor) else None
         self.dtype = dtype or (ref.dtype if ref is not None else DEFAULT_DTYPE)
         self.device = torch.device(device) if device else (ref.device if ref is not None else
@@ -97,6 +101,8 @@ class GaussianMixture(Distribution):
         self.means = mu
         self.covs = 0.5 * (cov + cov.transpose(-1, -2))
         self.log_weights = torch.log(w)
+        if scale_tril is not None:
+            self._factor = scale_tril, torch.zeros(k, dtype=torch.int32, device=self.device)
         if validate:
             if self.is_diagonal and not (self.variances > 0).all():
                 raise ValueError("covs must be positive definite (a diagonal entry is <= 0)")
