@@ -92,6 +92,7 @@ CERTIFIED_CONDITION = 1e10
 # Integers of up to 19 digits fit in 64 bits, where orjson and json read them alike; a
 # text with a longer run of digits is parsed by json (``_fast_parse``).
 LONG_DIGITS = 20
+SCAN_BYTES = 2**20
 
 
 DEFAULT_LIMITS = Limits()
@@ -181,16 +182,16 @@ def _fast_parse(data: bytes) -> Any | None:
     """``data`` parsed by orjson (~3× faster than ``json`` on a dense spec), or None where
     the reference parser ``json`` must decide: orjson absent, or rejecting the text
     (invalid UTF-8 or JSON, NaN and Infinity, lone surrogates, deep nesting: ``json`` then
-    gives the same error or value as without orjson), or the text holding a run of
-    ``LONG_DIGITS`` digits. orjson reads an integer beyond 64 bits as a float where
-    ``json`` keeps it exact (an error message would then print it differently); every
-    integer of fewer digits fits in 64 bits, and both parsers round decimals correctly,
-    so otherwise they give the same document."""
+    gives the same error or value as without orjson), or the text holding a possible
+    integer of ``LONG_DIGITS`` or more digits (``_long_integer``). orjson reads an integer
+    beyond 64 bits as a float where ``json`` keeps it exact (an error message would then
+    print it differently); every integer of fewer digits fits in 64 bits, and both parsers
+    round decimals correctly, so otherwise they give the same document."""
     try:
         import orjson
     except ImportError:
         return None
-    if _has_digit_run(data, LONG_DIGITS):
+    if _long_integer(data, LONG_DIGITS):
         return None
     try:
         return orjson.loads(data)
@@ -198,17 +199,31 @@ def _fast_parse(data: bytes) -> Any | None:
         return None
 
 
-def _has_digit_run(data: bytes, length: int) -> bool:
-    """Whether ``data`` holds ``length`` consecutive ASCII digits: ``run[i]`` is "the
-    ``have`` bytes from ``i`` are digits", doubled by ``run[i] & run[i + step]``
-    (``log₂ length`` passes over the bytes at C speed)."""
-    run = np.frombuffer(data, dtype=np.uint8) - np.uint8(ord("0")) < 10
-    have = 1
-    while have < length and run.any():
-        step = min(have, length - have)
-        run = run[:-step] & run[step:]
-        have += step
-    return bool(run.any())
+def _long_integer(data: bytes, length: int) -> bool:
+    """Whether ``data`` holds ``length`` consecutive ASCII digits that do not follow a
+    decimal point (a fraction's digits, such as the 20 of ``0.00012345678901234567``, are
+    no integer). ``run[i]``, "the ``have`` bytes from ``i`` are digits", is doubled by
+    ``run[i] & run[i + step]`` (``log₂ length`` passes over the bytes at C speed); a run
+    counts when the byte before its first window is neither a digit nor a point."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    # in pieces of SCAN_BYTES (overlapping by `length`): the temporaries stay in cache
+    for start in range(0, max(len(codes) - length, 0) + 1, SCAN_BYTES):
+        piece = codes[max(start - 1, 0):start + SCAN_BYTES + length]
+        digit = piece - np.uint8(ord("0")) < 10
+        run, have = digit, 1
+        while have < length and run.any():
+            step = min(have, length - have)
+            run = run[:-step] & run[step:]
+            have += step
+        found = np.flatnonzero(run)
+        if found.size == 0:
+            continue
+        before = piece[np.maximum(found - 1, 0)]
+        first = ((found == 0) & (start == 0)) | ~(digit[np.maximum(found - 1, 0)]
+                                                  | (before == ord(".")))
+        if first.any():
+            return True
+    return False
 
 
 def _check_structure(doc: Any, limits: Limits) -> None:

@@ -5,10 +5,12 @@ error as without orjson (issue 15, the front door)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from spec_strategies import mutated_examples
 
 from projcomp import spec
@@ -103,7 +105,35 @@ def test_fast_parse_agrees_on_mutated_examples(doc) -> None:
 
 @pytest.mark.parametrize("text, expected", [
     (b"", False), (b"7" * 19, False), (b"7" * 20, True), (b"[" + b"1" * 20 + b"]", True),
-    (b"1" * 19 + b"." + b"1" * 19, False), (b"x" * 1000 + b"9" * 25, True),
-    (b"0.1234567890123456789", False), (b"0.12345678901234567890", True)])
-def test_digit_runs(text: bytes, expected: bool) -> None:
-    assert spec._has_digit_run(text, spec.LONG_DIGITS) is expected
+    (b"[-" + b"1" * 20 + b"]", True), (b"1" * 19 + b"." + b"1" * 19, False),
+    (b"x" * 1000 + b"9" * 25, True), (b"0.1234567890123456789", False),
+    (b"[0.00012345678901234567, 1.5]", False), (b"[1.00012345678901234567]", False),
+    (b"[0.5, 12345678901234567890.5]", True)])
+def test_long_integers(text: bytes, expected: bool) -> None:
+    assert spec._long_integer(text, spec.LONG_DIGITS) is expected
+
+
+def test_valid_specs_with_full_precision_floats_take_the_fast_path() -> None:
+    """repr writes numbers in [1e-4, 1e-3) with up to 20 fraction digits: no fallback."""
+    text = json.dumps({"dim": 1, "x": [0.00012345678901234567, -0.0009876543210987654]})
+    assert not spec._long_integer(text.encode(), spec.LONG_DIGITS)
+
+
+# texts of separators and digit runs of 0–30 digits
+TOKENS = st.lists(st.tuples(st.sampled_from(["", ".", "-", ",", "e", "[", " 0."]),
+                            st.integers(0, 30)), max_size=8).map(
+    lambda parts: "".join(sep + ("9876543210" * 3)[:n] for sep, n in parts))
+
+
+@settings(max_examples=300)
+@given(TOKENS, st.sampled_from([1, 7, 16, 64]))
+def test_long_integers_match_a_regex(text: str, scan: int) -> None:
+    """Against the regular expression of the same rule, with pieces small enough that runs
+    straddle their boundaries."""
+    expected = re.search(r"(?<![0-9.])[0-9]{20}", text) is not None
+    old = spec.SCAN_BYTES
+    spec.SCAN_BYTES = scan
+    try:
+        assert spec._long_integer(text.encode(), spec.LONG_DIGITS) is expected
+    finally:
+        spec.SCAN_BYTES = old
