@@ -242,8 +242,11 @@ def _check_structure(doc: Any, limits: Limits) -> None:
                 _check_text(key, _join(path, "(a key)"))
                 stack.append((item, _join(path, key), depth + 1))
         elif isinstance(value, list) and not _SCALARS.issuperset(map(type, value)):
+            # rows of scalars within the depth limit (a matrix's) need no visit
+            leaf_ok = depth + 1 <= limits.depth
             stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
-                         if isinstance(item, (dict, list, str)))
+                         if isinstance(item, (dict, str)) or (isinstance(item, list) and not (
+                             leaf_ok and _SCALARS.issuperset(map(type, item)))))
 
 
 def _check_text(text: str, path: str) -> None:
