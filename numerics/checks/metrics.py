@@ -154,13 +154,13 @@ def _log_inners(pairs: list[tuple[Distribution, Distribution]]) -> list[torch.Te
     groups: dict[tuple[object, ...], list[int]] = {}
     for j, (a, b) in enumerate(pairs):
         if (isinstance(a, GaussianMixture) and isinstance(b, GaussianMixture)
-                and a.dim == b.dim and a.dtype == b.dtype
+                and a.dim == b.dim and a.dtype == b.dtype and a.device == b.device
                 and a.num_components * b.num_components * a.dim * a.dim <= PAIR_ELEMENTS):
             if a is b and 0.0 in _SELF_INNER.get(a, {}):
                 out[j] = _SELF_INNER[a][0.0]
             else:
-                groups.setdefault((a.num_components, b.num_components, a.dim, a.dtype),
-                                  []).append(j)
+                groups.setdefault((a.num_components, b.num_components, a.dim, a.dtype,
+                                   a.device), []).append(j)
         else:
             out[j] = log_inner(a, b)
     for members in groups.values():
