@@ -550,8 +550,10 @@ class _Builder:
     def dist(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
         """The DIST at ``path``; ``n`` is the dimension it must have (None: its own)."""
         key = _leaf_key(doc, n)
-        if key is not None:
-            for seen, built in self._built.get(key, ()):
+        candidates = self._built.get(key, ()) if key is not None else ()
+        # `==` equates true with 1.0: share only documents whose arrays hold numbers alone
+        if candidates and _plain_numbers(doc):
+            for seen, built in candidates:
                 if seen == doc:
                     return built
         try:
@@ -611,6 +613,20 @@ def _leaf_key(doc: dict[str, Any], n: int | None) -> tuple[Any, ...] | None:
     if not isinstance(head, list) or not _NUMBERS.issuperset(map(type, head)):
         return None
     return doc["type"], n, tuple(head)
+
+
+def _plain_numbers(doc: dict[str, Any]) -> bool:
+    """Every row of a Gaussian's ``cov`` or a mixture's ``means`` and ``covs`` an array of
+    JSON numbers (int or float; not bool, which ``==`` equates with 0 and 1); False for
+    anything malformed (then building names the problem)."""
+    if doc["type"] == "gaussian":
+        matrices = [doc.get("cov")]
+    else:
+        covs = doc.get("covs")
+        matrices = [doc.get("means"), *(covs if isinstance(covs, list) else [None])]
+    return all(isinstance(m, list) and all(
+        isinstance(row, list) and _NUMBERS.issuperset(map(type, row)) for row in m)
+        for m in matrices)
 
 
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:

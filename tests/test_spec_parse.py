@@ -137,3 +137,25 @@ def test_long_integers_match_a_regex(text: str, scan: int) -> None:
         assert spec._long_integer(text.encode(), spec.LONG_DIGITS) is expected
     finally:
         spec.SCAN_BYTES = old
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "gmm"])
+def test_a_repeated_block_with_a_boolean_is_refused_in_either_order(kind: str) -> None:
+    """Identical documents are built once, but ``true == 1.0`` in Python: a document that
+    differs from an earlier one only by a boolean must still be refused, in either order."""
+    from projcomp.spec import family_from_dict
+
+    if kind == "gaussian":
+        plain = {"type": "gaussian", "mean": [0.0], "cov": [[1.0]]}
+        flawed = {"type": "gaussian", "mean": [0.0], "cov": [[True]]}
+        field = "cov[0][0]"
+    else:
+        plain = {"type": "gmm", "weights": [1.0], "means": [[0.0]], "covs": [[[1.0]]]}
+        flawed = {"type": "gmm", "weights": [1.0], "means": [[False]], "covs": [[[1.0]]]}
+        field = "means[0][0]"
+    for first, second, where in ((plain, flawed, "conditionals[0]"),
+                                 (flawed, plain, "background")):
+        doc = {"format": "projcomp.family/1", "dim": 1, "background": first,
+               "conditionals": [second]}
+        with pytest.raises(SpecError, match=re.escape(f"{where}.{field}: ")):
+            family_from_dict(doc)
