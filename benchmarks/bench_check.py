@@ -146,7 +146,8 @@ def dimension_sweep(dims: list[int], components: int, folder: Path) -> dict[str,
     return {"components": components, "rows": rows,
             "exponent": fitted_exponent([r["d"] for r in rows], [r["seconds"] for r in rows]),
             "end_to_end": {"d": dims[-1], **end_to_end(last, repeats=1,
-                                                       limits=("--limit", "bytes=200000000"))}}
+                                                       limits=("--limit", "bytes=200000000"))},
+            "phases": phases(last, repeats=1)}
 
 
 def _written(family: Family, spec: Path) -> Family:
@@ -183,6 +184,7 @@ def _timed(family: Family) -> float:
 
 
 def main() -> None:
+    started = time.perf_counter()
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpu": platform.processor() or platform.machine(),
                "python": platform.python_version(), "torch": torch.__version__,
@@ -196,6 +198,8 @@ def main() -> None:
         gaussians = dimension_sweep(GAUSSIAN_DIMS, 1, Path(tmp))
         mixtures = dimension_sweep(MIXTURE_DIMS, MIXTURE_COMPONENTS, Path(tmp))
     machine["load_average_after"] = os.getloadavg()
+    machine["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    machine["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     report = {"machine": machine, "end_to_end_n256_k32": e2e, "phases_n256_k32": per_phase,
               "scaling": rows,
               "growth_exponent": fitted_exponent([r["k"] for r in rows],
@@ -211,6 +215,8 @@ def markdown(report: dict[str, Any]) -> str:
                                report["phases_n256_k32"])
     lines = ["# `projcomp check` benchmark", "",
              f"Machine: {machine}", "",
+             f"The benchmark took {machine.get('benchmark_seconds', float('nan')):.0f} s; "
+             f"OMP_NUM_THREADS={machine.get('omp_num_threads')}.", "",
              "Load averages before and after are in the machine line: on a shared machine "
              "other work inflates wall times (CPU times, given beside them, much less).", "",
              "## The front door (issue 15, item 1)", "",
@@ -222,9 +228,7 @@ def markdown(report: dict[str, Any]) -> str:
              "Per phase, seconds (a child doing what the command does, best of "
              f"{REPEATS}; `start` is the interpreter and the imports):", "",
              "| | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
-    lines += ["| " + kind + " | " + " | ".join(f"{per_phase[kind][p]:.3f}"
-                                              for p in (*PHASES, "total")) + " |"
-              for kind in ("wall", "cpu")]
+    lines += _phase_rows(per_phase)
     lines += ["",
              "`check_family` in process as k doubles (8-D blocks, n = 8k):", "",
              "| k | n | seconds | ratio to k/2 |", "|---|---|---|---|"]
@@ -246,8 +250,16 @@ def markdown(report: dict[str, Any]) -> str:
                   f"{end['peak_rss_mib']:.0f} MiB (spec {end['spec_mib']:.1f} MiB, verdict "
                   f"`{end['verdict']}`).", "", "| d | seconds (in process) |", "|---|---|"]
         lines += [f"| {r['d']} | {r['seconds']:.3f} |" for r in sweep["rows"]]
-        lines.append("")
+        lines += ["", f"Per phase at d = {end['d']}, seconds (one child):", "",
+                  "| | " + " | ".join(PHASES) + " | total |",
+                  "|---|" + "---|" * (len(PHASES) + 1), *_phase_rows(sweep["phases"]), ""]
     return "\n".join(lines)
+
+
+def _phase_rows(per_phase: dict[str, dict[str, float]]) -> list[str]:
+    return ["| " + kind + " | " + " | ".join(f"{per_phase[kind][p]:.3f}"
+                                             for p in (*PHASES, "total")) + " |"
+            for kind in ("wall", "cpu")]
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ the score's arithmetic rate against this machine's float32 matmul peak, and the 
 the composed score against the target's own score and against ``Σ_m e_m ∇log p_m^t``.
 
 Run: ``python benchmarks/bench_sampling.py [--quick] [--device cuda] [--threads 2]``;
-results go to ``benchmarks/results/sampling.json`` and ``sampling.md``.
+results go to ``benchmarks/results/sampling.json`` and ``sampling.md``. With
+``--score-only`` only the score's cost and fraction of peak are measured (seconds), into
+``score.json`` and ``score.md``.
 """
 
 from __future__ import annotations
@@ -454,6 +456,37 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def score_report(family: Family, device: torch.device, n: int, info: dict) -> dict:
+    """The "Score evaluation" numbers alone (``--score-only``): seconds per call (best of
+    ``SCORE_REPEATS``), the analytic arithmetic and the fraction of the matmul peak."""
+    costs = score_costs(family, torch.float32, device, n, repeats=SCORE_REPEATS)
+    flops = sum(block_flops(d.dim, d.num_components)
+                for d in compose(family.noised(0.3)).dists)
+    gflops = flops * n / costs["composed"] / 1e9
+    peak = matmul_peak(device)
+    info["load_average_end"] = list(os.getloadavg())
+    return {"machine": info, "n": n, "score_costs": costs, "flops_per_point": flops,
+            "score_gflops": gflops, "matmul_peak_gflops": peak, "peak_fraction": gflops / peak}
+
+
+def score_markdown(report: dict) -> str:
+    m, costs = report["machine"], report["score_costs"]
+    return "\n".join([
+        "# The composed score against the float32 matmul peak (`--score-only`)", "",
+        f"Machine: {m['cpu']}, {m['torch_threads']} torch threads, torch {m['torch']}, device "
+        f"`{m['device']}`; load average at start {m['load_average_start'][0]:.2f}, at end "
+        f"{m['load_average_end'][0]:.2f} (other processes share the cores).", "",
+        f"- composed score (the benchmark family at t = 0.3, float32, N = {report['n']}): "
+        f"{costs['composed'] * 1e3:.1f} ms per call (best of {SCORE_REPEATS}); the "
+        f"target's own noisy score {costs['target'] * 1e3:.1f} ms; the naive sum "
+        f"{costs['sum_over_members'] * 1e3:.1f} ms.",
+        f"- arithmetic: {report['flops_per_point']} flops per point per call "
+        f"(`block_flops`); {report['score_gflops']:.2f} GFLOP/s against a float32 matmul "
+        f"peak of {report['matmul_peak_gflops']:.1f} GFLOP/s: "
+        f"**{report['peak_fraction']:.1%}** of peak."]) + "\n"
+
+
+SCORE_REPEATS = 10
 OURS = "ours: DPM-Solver++(2M), SDE to σ = 7, ODE below"
 OURS_ODE = "ours without SDE steps: DPM-Solver++(2M) ODE"
 # (stochastic steps, ODE steps) of our sampler; diffusers step counts per scheduler
@@ -473,6 +506,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--score-only", action="store_true",
+                        help="only the composed score's time per call and its fraction of "
+                             "the float32 matmul peak (seconds, not the 30-minute run); "
+                             "results in score.json and score.md")
     parser.add_argument("--scheduler", metavar="local:N|ADDRESS",
                         help="run the sampling runs as Dask tasks (projcomp.campaigns): "
                              "local:N worker processes here, or a scheduler address; each "
@@ -492,6 +529,14 @@ def main(argv: list[str] | None = None) -> None:
     info = machine(device)
 
     family = benchmark_family()
+    if args.score_only:
+        report = score_report(family, device, n, info)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "score.json", json.dumps(report, indent=2) + "\n")
+        text = score_markdown(report)
+        write_atomic(args.out / "score.md", text)
+        print(text)
+        return
 
     def build(t: float) -> BlockProduct:
         return compose(family.noised(t))

@@ -89,6 +89,10 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 # ~n·1e-16·cond ≤ 1e-3 relative of λ_min (n ≤ 1e4), so it is above MIN_VARIANCE and the
 # eigenvalue test (``_check_covariance``) would pass. Others go through that test.
 CERTIFIED_CONDITION = 1e10
+# Integers of up to 19 digits fit in 64 bits, where orjson and json read them alike; a
+# text with a longer run of digits is parsed by json (``_fast_parse``).
+LONG_DIGITS = 20
+SCAN_BYTES = 2**20
 
 
 DEFAULT_LIMITS = Limits()
@@ -151,9 +155,15 @@ def _read_json(path: Path, limits: Limits) -> Any:
         size = path.stat().st_size
         if size > limits.bytes:
             raise exceeds(str(path), "file size", size, limits, "bytes")
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise SpecError(str(path), f"cannot read file ({err.strerror or err})") from err
+    fast = _fast_parse(data)
+    if fast is not None:
+        return fast
+    try:
+        # universal newlines, as text-mode reading gives: error positions count lines alike
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as err:
         raise SpecError(str(path), f"not UTF-8 text (byte {err.start})") from err
     try:
@@ -166,6 +176,54 @@ def _read_json(path: Path, limits: Limits) -> Any:
     except RecursionError as err:
         raise SpecError(str(path), f"JSON nested too deeply to parse (the limit is "
                                    f"{limits.depth} levels)") from err
+
+
+def _fast_parse(data: bytes) -> Any | None:
+    """``data`` parsed by orjson (~3× faster than ``json`` on a dense spec), or None where
+    the reference parser ``json`` must decide: orjson absent, or rejecting the text
+    (invalid UTF-8 or JSON, NaN and Infinity, lone surrogates, deep nesting: ``json`` then
+    gives the same error or value as without orjson), or the text holding a possible
+    integer of ``LONG_DIGITS`` or more digits (``_long_integer``). orjson reads an integer
+    beyond 64 bits as a float where ``json`` keeps it exact (an error message would then
+    print it differently); every integer of fewer digits fits in 64 bits, and both parsers
+    round decimals correctly, so otherwise they give the same document."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    if _long_integer(data, LONG_DIGITS):
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _long_integer(data: bytes, length: int) -> bool:
+    """Whether ``data`` holds ``length`` consecutive ASCII digits that do not follow a
+    decimal point (a fraction's digits, such as the 20 of ``0.00012345678901234567``, are
+    no integer). ``run[i]``, "the ``have`` bytes from ``i`` are digits", is doubled by
+    ``run[i] & run[i + step]`` (``log₂ length`` passes over the bytes at C speed); a run
+    counts when the byte before its first window is neither a digit nor a point."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    # in pieces of SCAN_BYTES (overlapping by `length`): the temporaries stay in cache
+    for start in range(0, max(len(codes) - length, 0) + 1, SCAN_BYTES):
+        piece = codes[max(start - 1, 0):start + SCAN_BYTES + length]
+        digit = piece - np.uint8(ord("0")) < 10
+        run, have = digit, 1
+        while have < length and run.any():
+            step = min(have, length - have)
+            run = run[:-step] & run[step:]
+            have += step
+        found = np.flatnonzero(run)
+        if found.size == 0:
+            continue
+        before = piece[np.maximum(found - 1, 0)]
+        first = ((found == 0) & (start == 0)) | ~(digit[np.maximum(found - 1, 0)]
+                                                  | (before == ord(".")))
+        if first.any():
+            return True
+    return False
 
 
 def _check_structure(doc: Any, limits: Limits) -> None:
@@ -184,8 +242,11 @@ def _check_structure(doc: Any, limits: Limits) -> None:
                 _check_text(key, _join(path, "(a key)"))
                 stack.append((item, _join(path, key), depth + 1))
         elif isinstance(value, list) and not _SCALARS.issuperset(map(type, value)):
+            # rows of scalars within the depth limit (a matrix's) need no visit
+            leaf_ok = depth + 1 <= limits.depth
             stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
-                         if isinstance(item, (dict, list, str)))
+                         if isinstance(item, (dict, str)) or (isinstance(item, list) and not (
+                             leaf_ok and _SCALARS.issuperset(map(type, item)))))
 
 
 def _check_text(text: str, path: str) -> None:
@@ -389,12 +450,13 @@ def _rows(value: list[list[float]], path: str, rows: int | None, cols: int | Non
 
 
 def _covariances(values: list[list[list[float]]], paths: Sequence[str],
-                 n: int) -> torch.Tensor:
+                 n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n × n`` covariances ``values`` (at ``paths``) as one ``(K, n, n)`` stack,
     validated in one batched pass — symmetry, one batched Cholesky factorization and its
     certificate of the eigenvalue bound (``CERTIFIED_CONDITION``) — rather than one
     factorization per matrix; a matrix that fails the batch is examined on its own, so
-    the error names its field as before."""
+    the error names its field as before. Returns the stack and the Cholesky factors of
+    its symmetric part (the GaussianMixture's own, ``scale_tril``)."""
     for value, path in zip(values, paths, strict=True):
         _rows(value, path, n, n)
     try:
@@ -403,15 +465,17 @@ def _covariances(values: list[list[list[float]]], paths: Sequence[str],
         for value, path in zip(values, paths, strict=True):
             _numbers(value, path, 2)
         raise
-    for j in torch.nonzero(~_certified(covs)).flatten().tolist():
+    certified, chol = _certified(covs)
+    for j in torch.nonzero(~certified).flatten().tolist():
         _check_covariance(covs[j], paths[j])
-    return covs
+    return covs, chol
 
 
-def _certified(covs: torch.Tensor) -> torch.Tensor:
+def _certified(covs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(K,)`` bools: symmetric within ``SYMMETRY_TOL`` and positive definite with
     ``λ_min ≥ 1/tr(Σ⁻¹) ≥ 2·MIN_VARIANCE`` and ``tr(Σ)·tr(Σ⁻¹) ≤ CERTIFIED_CONDITION``
-    (``tr(Σ⁻¹) = ‖L⁻¹‖²_F`` from the Cholesky factor ``L``). ``False`` decides nothing."""
+    (``tr(Σ⁻¹) = ‖L⁻¹‖²_F`` from the Cholesky factor ``L``; ``False`` decides nothing),
+    and the factors ``L`` of ``½ (Σ + Σᵀ)``."""
     scale = covs.abs().amax(dim=(-1, -2)).clamp_min(1e-300)
     asymmetry = (covs - covs.transpose(-1, -2)).abs().amax(dim=(-1, -2)) / scale
     sym = 0.5 * (covs + covs.transpose(-1, -2))
@@ -420,7 +484,8 @@ def _certified(covs: torch.Tensor) -> torch.Tensor:
     trace_inv = torch.linalg.solve_triangular(chol, eye, upper=False).square().sum((-1, -2))
     trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
     return ((asymmetry <= SYMMETRY_TOL) & (info == 0)
-            & (trace_inv <= 0.5 / MIN_VARIANCE) & (trace * trace_inv <= CERTIFIED_CONDITION))
+            & (trace_inv <= 0.5 / MIN_VARIANCE)
+            & (trace * trace_inv <= CERTIFIED_CONDITION)), chol
 
 
 def _check_covariance(cov: torch.Tensor, path: str) -> None:
@@ -485,8 +550,10 @@ class _Builder:
     def dist(self, doc: dict[str, Any], path: str, n: int | None) -> Distribution:
         """The DIST at ``path``; ``n`` is the dimension it must have (None: its own)."""
         key = _leaf_key(doc, n)
-        if key is not None:
-            for seen, built in self._built.get(key, ()):
+        candidates = self._built.get(key, ()) if key is not None else ()
+        # `==` equates true with 1.0: share only documents whose arrays hold numbers alone
+        if candidates and _plain_numbers(doc):
+            for seen, built in candidates:
                 if seen == doc:
                     return built
         try:
@@ -548,10 +615,25 @@ def _leaf_key(doc: dict[str, Any], n: int | None) -> tuple[Any, ...] | None:
     return doc["type"], n, tuple(head)
 
 
+def _plain_numbers(doc: dict[str, Any]) -> bool:
+    """Every row of a Gaussian's ``cov`` or a mixture's ``means`` and ``covs`` an array of
+    JSON numbers (int or float; not bool, which ``==`` equates with 0 and 1); False for
+    anything malformed (then building names the problem)."""
+    if doc["type"] == "gaussian":
+        matrices = [doc.get("cov")]
+    else:
+        covs = doc.get("covs")
+        matrices = [doc.get("means"), *(covs if isinstance(covs, list) else [None])]
+    return all(isinstance(m, list) and all(
+        isinstance(row, list) and _NUMBERS.issuperset(map(type, row)) for row in m)
+        for m in matrices)
+
+
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
     mean = _vector(doc["mean"], f"{path}.mean", n)
-    cov = _covariances([doc["cov"]], [f"{path}.cov"], len(mean))
-    return GaussianMixture(torch.ones(1, dtype=DTYPE), mean[None], cov, validate=False)
+    cov, chol = _covariances([doc["cov"]], [f"{path}.cov"], len(mean))
+    return GaussianMixture(torch.ones(1, dtype=DTYPE), mean[None], cov, validate=False,
+                           scale_tril=chol)
 
 
 def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
@@ -568,9 +650,9 @@ def _gmm(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
         raise SpecError(f"{path}.weights", f"sum to {total:.12g}, expected 1")
     if len(doc["covs"]) != count:
         raise SpecError(f"{path}.covs", f"{len(doc['covs'])} matrices for {count} components")
-    covs = _covariances(doc["covs"], [f"{path}.covs[{j}]" for j in range(count)],
-                        means.shape[1])
-    return GaussianMixture(weights, means, covs, validate=False)
+    covs, chol = _covariances(doc["covs"], [f"{path}.covs[{j}]" for j in range(count)],
+                              means.shape[1])
+    return GaussianMixture(weights, means, covs, validate=False, scale_tril=chol)
 
 
 def _model(doc: dict[str, Any], path: str, n: int | None) -> Distribution:

@@ -11,6 +11,7 @@ is compared with THEORY.md's prediction; a claim whose evidence all needs later 
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -102,13 +103,17 @@ def _distribution_level(c: Claim, exact: Evidence | None, symbolic: Evidence | N
     return replace(combined(c.expected, parts), outcome=outcome)
 
 
-def run_claim(c: Claim) -> tuple[ClaimResult, Evidence]:
+def run_claim(c: Claim, mapper: Mapper | None = None) -> tuple[ClaimResult, Evidence]:
     """Run every active kind of evidence for ``c`` and judge it against THEORY.md: the
     predicted outcome when the distribution-level evidence and the sampled evidence
-    both find it."""
+    both find it. A claim whose exact runner maps a campaign (:func:`maps_tasks`: C15's
+    sweep of families) runs it through ``mapper`` when one is given."""
     start = time.perf_counter()
     s, active = spec(c.id), c.active_methods
-    exact = s.exact() if "exact" in active else None
+    if "exact" not in active:
+        exact = None
+    else:
+        exact = s.exact(mapper) if mapper is not None and maps_tasks(c.id) else s.exact()
     symbolic = symbolic_evidence(c) if "symbolic" in active else None
     sampled = s.sampled() if "sampled" in active else None
     parts = [p for p in (_distribution_level(c, exact, symbolic), sampled) if p is not None]
@@ -139,9 +144,18 @@ def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.s
     """Every claim of the registry, in catalogue order, with one progress line per
     claim, under ``profile`` (``projcomp.profiles``: the size of the measured sweeps).
     With a ``mapper`` (``projcomp.campaigns.mapper_for``) the claims are its tasks
-    (:func:`claim_task`), run wherever it runs them; the results are the same."""
+    (:func:`claim_task`), run wherever it runs them; then each claim that maps a campaign
+    of its own (:func:`maps_tasks`: C15's sweep) runs here with its tasks (the sweep's
+    families) on the mapper. The results are the same: every task carries its seed."""
     if mapper is not None:
-        out = mapper(partial(claim_task, profile=profile), [s.claim.id for s in REGISTRY])
+        ids = [s.claim.id for s in REGISTRY]
+        own = [i for i in ids if maps_tasks(i)]
+        rest = [i for i in ids if i not in own]
+        done = dict(zip(rest, mapper(partial(claim_task, profile=profile), rest), strict=True))
+        for i in own:
+            with single_threaded(), profiles.activated(profile):
+                done[i] = run_claim(spec(i).claim, mapper)
+        out = [done[i] for i in ids]
         for result, _ in out:
             progress(f"        {result.id:<4} {result.outcome} ({result.seconds:.1f} s)")
         return out
@@ -154,6 +168,12 @@ def verify(progress: Callable[[str], None] = lambda line: print(line, file=sys.s
             progress(f"        {c.id:<4} {result.outcome} ({result.seconds:.1f} s)")
             out.append((result, evidence))
     return out
+
+
+def maps_tasks(claim_id: str) -> bool:
+    """Whether the claim's exact runner takes a ``mapper`` (a campaign of its own)."""
+    exact = spec(claim_id).exact
+    return exact is not None and "mapper" in inspect.signature(exact).parameters
 
 
 def claim_task(claim_id: str, profile: str = "default") -> tuple[ClaimResult, Evidence]:

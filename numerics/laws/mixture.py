@@ -16,7 +16,10 @@ place (unless autograd differentiates through the score): the benchmark's compos
 (benchmarks/bench_sampling.py, N = 100,000, d = 16) measured half the CPU time on one
 thread of the previous version (2^19-entry chunks, ``z`` squared by ``pow``, the bias by
 a concatenated row of ones): 54 against 105 ms and 70 against 142 ms, medians of
-interleaved calls in two sessions on a busy machine. When every
+interleaved calls in two sessions on a busy machine. The score's sign is folded into
+the second product, and a block product's mixture blocks write their columns of the
+result in place (``score_into``: no copy per block and no concatenation of chunks);
+results are bit-identical. When every
 ``Σ_k`` is diagonal a fast path works with the
 standard deviations alone (``O(K n)`` per point instead of ``O(K n²)``). Exponentials
 never underflow into subnormals: shifted logits are clamped at ``log(tiny)`` of the
@@ -71,7 +74,11 @@ class GaussianMixture(Distribution):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         validate: bool = True,
+        scale_tril: torch.Tensor | None = None,
     ) -> None:
+        """``scale_tril``: the Cholesky factors of ``½ (covs + covsᵀ)`` ``(K, n, n)`` as
+        ``torch.linalg.cholesky_ex`` gives them, when the caller has them already (the spec
+        reader's certificate, projcomp.spec); they are then not computed again."""
         ref = means if isinstance(means, torch.Tensor) else None
         self.dtype = dtype or (ref.dtype if ref is not None else DEFAULT_DTYPE)
         self.device = torch.device(device) if device else (ref.device if ref is not None else
@@ -94,20 +101,44 @@ class GaussianMixture(Distribution):
         self.means = mu
         self.covs = 0.5 * (cov + cov.transpose(-1, -2))
         self.log_weights = torch.log(w)
-        off = self.covs - torch.diag_embed(torch.diagonal(self.covs, dim1=-2, dim2=-1))
-        self.is_diagonal = bool((off == 0).all())
-        if self.is_diagonal:
-            self.variances = torch.diagonal(self.covs, dim1=-2, dim2=-1)
-            if validate and not (self.variances > 0).all():
+        if scale_tril is not None:
+            self._factor = scale_tril, torch.zeros(k, dtype=torch.int32, device=self.device)
+        if validate:
+            if self.is_diagonal and not (self.variances > 0).all():
                 raise ValueError("covs must be positive definite (a diagonal entry is <= 0)")
-            self.log_dets = torch.log(self.variances).sum(-1)
-        else:
-            chol, info = torch.linalg.cholesky_ex(self.covs)
-            if validate and (info != 0).any():
-                bad = int(torch.nonzero(info)[0])
+            if not self.is_diagonal and (self._factor[1] != 0).any():
+                bad = int(torch.nonzero(self._factor[1])[0])
                 raise ValueError(f"covs[{bad}] is not positive definite")
-            self.scale_tril = chol
-            self.log_dets = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+
+    # The factorization is computed on first use (validation forces it): a mixture made by
+    # an operation (noising, marginals; ``validate=False``) and only compared in closed form
+    # (numerics.checks.metrics uses weights, means and covariances) never factorizes.
+    @cached_property
+    def is_diagonal(self) -> bool:
+        off = self.covs - torch.diag_embed(torch.diagonal(self.covs, dim1=-2, dim2=-1))
+        return bool((off == 0).all())
+
+    @cached_property
+    def variances(self) -> torch.Tensor:
+        """Diagonal covariances: their diagonals ``(K, n)``."""
+        return torch.diagonal(self.covs, dim1=-2, dim2=-1)
+
+    @cached_property
+    def _factor(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cholesky_ex`` of the covariances: factors ``(K, n, n)`` and ``info`` ``(K,)``."""
+        return torch.linalg.cholesky_ex(self.covs)
+
+    @property
+    def scale_tril(self) -> torch.Tensor:
+        """Cholesky factors ``L_k`` ``(K, n, n)``, ``Σ_k = L_k L_kᵀ`` (full covariances)."""
+        return self._factor[0]
+
+    @cached_property
+    def log_dets(self) -> torch.Tensor:
+        """``log det Σ_k`` ``(K,)``."""
+        if self.is_diagonal:
+            return torch.log(self.variances).sum(-1)
+        return 2.0 * torch.log(torch.diagonal(self.scale_tril, dim1=-2, dim2=-1)).sum(-1)
 
     @classmethod
     def gaussian(cls, mean, cov, **kw) -> GaussianMixture:
@@ -146,11 +177,11 @@ class GaussianMixture(Distribution):
     @cached_property
     def _products(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Full covariances: the whitening's factors laid out for the two products of
-        the score, ``Wᵀ`` ``(K n, n)``, ``−b`` ``(K n, 1)`` and ``W`` ``(n, K n)``, each
-        contiguous."""
+        the score, ``Wᵀ`` ``(K n, n)``, ``−b`` ``(K n, 1)`` and ``−W`` ``(n, K n)`` (the
+        score's sign folded in: negation is exact), each contiguous."""
         affine = self._whitening[1]
         weight = affine[:-1].contiguous()
-        return weight.T.contiguous(), affine[-1:].T.contiguous(), weight
+        return weight.T.contiguous(), affine[-1:].T.contiguous(), -weight
 
     def _terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For points ``x`` ``(N, n)``: logits ``ℓ_k = log w_k N(x; μ_k, Σ_k)`` ``(K, N)`` and
@@ -170,12 +201,17 @@ class GaussianMixture(Distribution):
         return torch.sub(log_norm[:, None], (z * z).sum(1), alpha=0.5), z
 
     def _flat(self, x: torch.Tensor) -> tuple[torch.Tensor, int, torch.Size]:
-        """Points as ``(N, n)`` rows, the rows per chunk (``WORK_ELEMENTS // (K n)``, so
-        that the ``(K, n, rows)`` work arrays stay cache-sized), and the batch shape."""
+        """Points as ``(N, n)`` rows, the rows per chunk (``_chunk_rows``) and the batch
+        shape."""
         x = self._check_points(torch.as_tensor(x))
         flat = x.reshape(-1, self.dim)
-        work = WORK_ELEMENTS if flat.device.type == "cpu" else DEVICE_WORK_ELEMENTS
-        return flat, max(1, work // (self.num_components * self.dim)), x.shape[:-1]
+        return flat, self._chunk_rows(flat.device), x.shape[:-1]
+
+    def _chunk_rows(self, device: torch.device) -> int:
+        """Points per chunk, ``WORK_ELEMENTS // (K n)`` on a CPU: the ``(K, n, rows)`` work
+        arrays stay cache-sized."""
+        work = WORK_ELEMENTS if device.type == "cpu" else DEVICE_WORK_ELEMENTS
+        return max(1, work // (self.num_components * self.dim))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         flat, rows, batch = self._flat(x)
@@ -190,23 +226,41 @@ class GaussianMixture(Distribution):
         """``−Σ_k r_k(x) Σ_k⁻¹ (x − μ_k)`` with responsibilities ``r = softmax(log w_k N_k)``:
         ``(..., n) -> (..., n)``."""
         flat, rows, batch = self._flat(x)
-        affine = self._whitening[1]
-        parts = []
-        for c in flat.split(rows):
-            logits, z = self._terms(c)
-            if z.requires_grad:  # differentiated (e.g. Jacobians of C19): no in-place steps
-                e = _exp_shifted(logits, logits.amax(0))
-                z = z * e[:, None, :]
-            else:
-                e = _exp_shifted_(logits)
-                z.mul_(e[:, None, :])
-            if self.is_diagonal:
-                grad = (z * affine[0, :, :, None]).sum(0)
-            else:
-                grad = torch.mm(self._products[2], z.flatten(0, 1))
-            parts.append((grad / -e.sum(0)).T)
-        return torch.cat(parts).reshape(*batch, self.dim) if parts else \
-            flat.new_empty(*batch, self.dim)
+        if self._differentiated(flat):  # e.g. Jacobians of C19: no in-place steps
+            parts = [self._score_chunk(c).T for c in flat.split(rows)]
+            return torch.cat(parts).reshape(*batch, self.dim) if parts else \
+                flat.new_empty(*batch, self.dim)
+        out = torch.empty_like(flat)
+        self.score_into(flat, out)
+        return out.reshape(*batch, self.dim)
+
+    def score_into(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """``score`` of points ``x`` ``(N, n)`` written into ``out`` ``(N, n)`` (any
+        strides: a block's columns of a product's result, ``BlockProduct.score``), chunk
+        by chunk, in place (not for autograd: ``_differentiated``)."""
+        rows = self._chunk_rows(x.device)
+        for c, o in zip(x.split(rows), out.split(rows), strict=True):
+            o.copy_(self._score_chunk(c).T)
+
+    def _differentiated(self, x: torch.Tensor) -> bool:
+        """Whether autograd records the score of ``x`` (through ``x`` or the parameters):
+        then no step may run in place."""
+        return torch.is_grad_enabled() and (x.requires_grad or self._whitening[1].requires_grad)
+
+    def _score_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The score of the points ``x`` ``(rows, n)`` of one chunk, points last:
+        ``(n, rows)``. In place unless autograd differentiates through ``x``."""
+        logits, z = self._terms(x)
+        if self._differentiated(x):
+            e = _exp_shifted(logits, logits.amax(0))
+            z = z * e[:, None, :]
+        else:
+            e = _exp_shifted_(logits)
+            z.mul_(e[:, None, :])
+        if self.is_diagonal:
+            return (z * self._whitening[1][0, :, :, None]).sum(0) / -e.sum(0)
+        grad = torch.mm(self._products[2], z.flatten(0, 1))
+        return grad / e.sum(0) if self._differentiated(x) else grad.div_(e.sum(0))
 
     def to(self, dtype: torch.dtype | None = None,
            device: torch.device | str | None = None) -> GaussianMixture:
@@ -218,12 +272,17 @@ class GaussianMixture(Distribution):
         if dtype == self.dtype and device == self.device:
             return self
         self._whitening  # noqa: B018 -- computed in the source dtype before the cast
+        if not self.is_diagonal:
+            self._factor  # noqa: B018 -- likewise
         out = copy.copy(self)
         out.__dict__.pop("_products", None)  # rebuilt from the converted whitening
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(out, name, value.to(dtype=dtype, device=device))
         out._whitening = tuple(v.to(dtype=dtype, device=device) for v in self._whitening)
+        if "_factor" in vars(self):
+            factor, info = self._factor
+            out._factor = factor.to(dtype=dtype, device=device), info.to(device=device)
         out.dtype, out.device = dtype, out.means.device
         return out
 

@@ -108,11 +108,18 @@ class BlockProduct(Distribution):
                 for c, idx in zip(self.keys, self.coords, strict=True)]
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Block by block; a mixture block on consecutive coordinates writes its columns
+        of the result in place (``GaussianMixture.score_into``: no copy per block)."""
         x = self._check_points(torch.as_tensor(x))
-        out = torch.empty_like(x)
+        flat = x.reshape(-1, self.dim)
+        out = torch.empty_like(flat)
         for c, d in zip(self._selectors, self.dists, strict=True):
-            out[..., c] = d.score(x[..., c])
-        return out
+            if isinstance(c, slice) and isinstance(d, GaussianMixture) \
+                    and not d._differentiated(flat):
+                d.score_into(flat[:, c], out[:, c])
+            else:
+                out[:, c] = d.score(flat[:, c])
+        return out.reshape(x.shape)
 
     def to(self, dtype: torch.dtype | None = None,
            device: torch.device | str | None = None) -> BlockProduct:
