@@ -175,3 +175,52 @@ def test_closed_form_is_the_composition():
         assert torch.allclose(composed_target(family).score(x, t), noisy.score(x), atol=1e-8,
                               rtol=0)
     assert clevr_lite.closed_form(clevr_lite.scene_family(scene, "cluttered", (0,))) is None
+
+
+def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
+    """``--models learned`` (issue 12) on the quick exact report: tiny networks (2 Adam
+    steps, trained into the checkpoint folder) add their rows to results.json beside the
+    exact rows, reusing those (the exact experiment is not rerun), with ``model`` and
+    ``attribution`` on every row; a later run starts again from the exact rows alone."""
+    import shutil
+
+    from numerics.experiments import clevr_learned
+    from numerics.models.training import Recipe
+    from projcomp.experiments import clevr_learned as report
+
+    out = tmp_path / "clevr-lite"
+    shutil.copytree(quick[0], out)
+    tiny = Recipe(steps=2, batch=8)
+    monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
+        clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
+        clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
+
+    def rerun(*args, **kwargs):
+        raise AssertionError("the exact rows should have been reused")
+
+    monkeypatch.setattr(report.exact_report, "run", rerun)
+    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    doc = report.run(out, quick=True, folder=tmp_path / "models", reuse_exact=True,
+                     backgrounds=("empty",), ks=(1, 2))
+    assert json.loads((out / "results.json").read_text()) == doc
+    assert doc["models"] == ["exact", "mlp", "cnn"]
+    exact = {(r["background"], r["k"]): r for r in doc["rows"] if r["model"] == "exact"}
+    assert len(exact) == len(clevr_lite.BACKGROUNDS) * 9
+    learned = [r for r in doc["rows"] if r["model"] != "exact"]
+    assert [(r["k"], r["model"]) for r in learned] == [(1, "mlp"), (1, "cnn"), (2, "mlp"),
+                                                       (2, "cnn")]
+    for r in exact.values():
+        assert r["attribution"] == clevr_learned.exact_attribution(r["exact_fraction"])
+    for r in learned:
+        assert r["attribution"] == clevr_learned.attribution(
+            exact["empty", r["k"]]["exact_fraction"], r["exact_fraction"])
+    assert set(doc["attributions"]) == set(clevr_learned.ATTRIBUTIONS)
+    assert len(doc["learned"]["score_errors"]) == 4
+    text = (out / "index.md").read_text()
+    assert "Fig. 3C" in text and "## Learned score models" in text
+    for name in ("index.md", "counts.png", "errors.png", "ood.png", "grid_empty_mlp.png",
+                 "grid_empty_cnn.png"):
+        assert (out / "learned" / name).stat().st_size > 0
+    assert "beyond-exact" in (out / "learned" / "index.md").read_text()
+    again = report.exact_document(out, quick=True, reuse=True)
+    assert again["rows"] == quick[1]["rows"] and "learned" not in again
