@@ -222,5 +222,8 @@ def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
                  "grid_empty_cnn.png"):
         assert (out / "learned" / name).stat().st_size > 0
     assert "beyond-exact" in (out / "learned" / "index.md").read_text()
+    written = {name: (out / name).read_text() for name in ("index.md", "learned/index.md")}
+    report.render(out, json.loads((out / "results.json").read_text()))
+    assert {name: (out / name).read_text() for name in written} == written
     again = report.exact_document(out, quick=True, reuse=True)
     assert again["rows"] == quick[1]["rows"] and "learned" not in again

@@ -122,24 +122,29 @@ def run(out: Path, quick: bool, folder: Path | None = None, reuse_exact: bool = 
             "score_errors": result["score_errors"], "seconds": seconds,
         },
     }
-    figures(out / "learned", result["scene"], result["images"], doc)
-    atomic.write_text(out / "learned" / "index.md", markdown(doc))
-    atomic.write_json(out / "results.json", doc)
-    atomic.write_text(out / "index.md", exact_report.markdown(
-        {**doc, "rows": exact_rows}) + summary(doc))
+    for background in backgrounds:
+        for model in nets:
+            grid_figure(result["scene"], result["images"], background, model,
+                        out / "learned" / f"grid_{background}_{model}.png")
+    render(out, doc)
     return doc
 
 
-def figures(out: Path, scene: Scene, images: dict, doc: dict[str, Any]) -> None:
-    """The learned report's figures (module docstring)."""
+def render(out: Path, doc: dict[str, Any]) -> None:
+    """Write the joined report of ``doc`` to ``out`` from its numbers alone (all but the
+    sample grids): the learned figures and ``learned/index.md``, then ``results.json``,
+    then ``index.md``. ``render(out, json.load(open(out / "results.json")))`` rewrites
+    the text and figures after a change to them without sampling again."""
     learned = doc["learned"]
-    for background in learned["backgrounds"]:
-        for model in doc["models"][1:]:
-            grid_figure(scene, images, background, model,
-                        out / f"grid_{background}_{model}.png")
-    counts_figure(doc["rows"], doc["models"], learned["backgrounds"], out / "counts.png")
-    errors_figure(learned["score_errors"], out / "errors.png")
-    ood_figure(doc["rows"], learned["score_errors"], doc["models"][1:], out / "ood.png")
+    folder = out / "learned"
+    counts_figure(doc["rows"], doc["models"], learned["backgrounds"], folder / "counts.png")
+    errors_figure(learned["score_errors"], folder / "errors.png")
+    ood_figure(doc["rows"], learned["score_errors"], doc["models"][1:], folder / "ood.png")
+    atomic.write_text(folder / "index.md", markdown(doc))
+    atomic.write_json(out / "results.json", doc)
+    exact_rows = [r for r in doc["rows"] if r["model"] == clevr_lite.MODEL]
+    atomic.write_text(out / "index.md", exact_report.markdown(
+        {**doc, "rows": exact_rows}) + summary(doc))
 
 
 def grid_figure(scene: Scene, images: dict, background: str, model: str, path: Path) -> None:
