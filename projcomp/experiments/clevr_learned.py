@@ -10,8 +10,10 @@ report plus a summary of the learned rows; ``OUT/learned/`` has the learned repo
 (``index.md``, ``counts.png``, ``errors.png``, ``ood.png``, ``grid_<background>_<model>.png``).
 
 ``both`` runs the exact experiment first; ``learned`` reuses the exact rows of
-``OUT/results.json`` when they were sampled with the same configuration (the learned
-sampler starts from the same prior draws) and runs the exact experiment only otherwise.
+``OUT/results.json`` when they were sampled with the configuration ``--quick`` asks for
+(``clevr_lite.QUICK`` or ``FULL``) and runs the exact experiment only otherwise. The
+learned rows are sampled with ``clevr_learned.QUICK`` or ``FULL`` (the same steps and
+seeds; the full one with fewer images per row than the exact rows).
 The networks come from ``projcomp train clevr-lite`` checkpoints (``models/clevr-lite`` or,
 with ``--quick``, ``models/clevr-lite-quick``); missing ones are trained first and saved
 there.
@@ -93,40 +95,44 @@ def run(out: Path, quick: bool, folder: Path | None = None, reuse_exact: bool = 
         ks: tuple[int, ...] | None = None, device: str = "cpu") -> dict[str, Any]:
     """Learned rows beside the exact ones, written to ``out`` (module docstring): the
     ``quick`` or full models (from ``folder``, default ``train.CHECKPOINTS``; the networks
-    on ``device``), sampled with ``clevr_lite.QUICK`` or ``FULL``, for ``backgrounds``
-    and ``ks`` (default 1..9); ``reuse_exact``: ``--models learned``."""
+    on ``device``), sampled with ``clevr_learned.QUICK`` or ``FULL``, for ``backgrounds``
+    and ``ks`` (default 1..9); ``reuse_exact``: ``--models learned``. The report is
+    written after each background (atomically, ``learned.backgrounds`` naming those done
+    and ``learned.finished`` false until the last), so a long run shows its rows as they
+    come and a stopped one leaves a consistent report of the backgrounds it finished."""
     nets, checkpoints = networks(quick, folder, device)
-    config = clevr_lite.QUICK if quick else clevr_lite.FULL
+    config = clevr_learned.QUICK if quick else clevr_learned.FULL
     doc = exact_document(out, quick, reuse_exact)
     exact_rows = doc["rows"]
-    start = time.perf_counter()
-    with single_threaded():
-        result = clevr_learned.run(nets, config, exact_rows, backgrounds, ks,
-                                   progress=lambda line: print(line, file=sys.stderr,
-                                                               flush=True))
-    seconds = time.perf_counter() - start
     for r in exact_rows:
         r["attribution"] = clevr_learned.exact_attribution(r["exact_fraction"])
-    models = [clevr_lite.MODEL, *nets]
-    doc |= {
-        "models": models, "rows": exact_rows + result["rows"],
-        "attributions": ATTRIBUTION_TEXT,
-        "learned": {
-            "report": "learned/index.md", "backgrounds": list(backgrounds),
-            "trained": "quick recipe" if quick else "full recipe",
-            "checkpoints": str(train.CHECKPOINTS[quick] if folder is None else folder),
-            "config": sampling_config(config), "works_threshold": clevr_learned.WORKS,
-            "training": {n: {k: d[k] for k in ("config", "recipe", "parameters", "seconds",
-                                                "threads")} | {"final_loss": d["losses"][-1]}
-                         for n, d in checkpoints.items()},
-            "score_errors": result["score_errors"], "seconds": seconds,
-        },
+    learned: dict[str, Any] = {
+        "report": "learned/index.md", "backgrounds": [], "finished": False,
+        "trained": "quick recipe" if quick else "full recipe",
+        "checkpoints": str(train.CHECKPOINTS[quick] if folder is None else folder),
+        "config": sampling_config(config), "works_threshold": clevr_learned.WORKS,
+        "training": {n: {k: d[k] for k in ("config", "recipe", "parameters", "seconds",
+                                            "threads")} | {"final_loss": d["losses"][-1]}
+                     for n, d in checkpoints.items()},
+        "score_errors": [], "seconds": 0.0,
     }
+    doc |= {"models": [clevr_lite.MODEL, *nets], "rows": list(exact_rows),
+            "attributions": ATTRIBUTION_TEXT, "learned": learned}
     for background in backgrounds:
+        start = time.perf_counter()
+        with single_threaded():
+            result = clevr_learned.run(nets, config, exact_rows, (background,), ks,
+                                       progress=lambda line: print(line, file=sys.stderr,
+                                                                   flush=True))
+        learned["seconds"] += time.perf_counter() - start
         for model in nets:
             grid_figure(result["scene"], result["images"], background, model,
                         out / "learned" / f"grid_{background}_{model}.png")
-    render(out, doc)
+        doc["rows"] += result["rows"]
+        learned["score_errors"] += result["score_errors"]
+        learned["backgrounds"].append(background)
+        learned["finished"] = background == backgrounds[-1]
+        render(out, doc)
     return doc
 
 
@@ -282,12 +288,12 @@ def markdown(doc: dict[str, Any]) -> str:
              f"Models trained with the {learned['trained']} (`projcomp train clevr-lite"
              f"{' --quick' if doc['quick'] else ''}`, checkpoints in "
              f"`{learned['checkpoints']}`, not in git: the command regenerates them "
-             f"bit-for-bit from fixed seeds); {cfg['images_per_row']} images per row, "
+             f"from fixed seeds); learned rows: {cfg['images_per_row']} images per row, "
              f"{cfg['stochastic_steps']} SDE + {cfg['ode_steps']} ODE steps "
-             "(DPM-Solver++(2M), the exact experiment's sampler, started from the exact "
-             f"rows' prior draws); {learned['seconds']:.0f} s of sampling and score errors. "
-             "The exact rows are those of [../index.md](../index.md). Issue 12; THEORY §8, "
-             "C19, C20.", "",
+             "(DPM-Solver++(2M), the exact experiment's sampler and seeds); "
+             f"{learned['seconds']:.0f} s of sampling and score errors. The exact rows are "
+             f"those of [../index.md](../index.md) ({doc['config']['images_per_row']} "
+             "images per row). Issue 12; THEORY §8, C19, C20.", "", *unfinished(doc),
              "## Training", "", "| model | parameters | steps | batch | final loss | seconds "
              "| threads |", "|---|---|---|---|---|---|---|"]
     for name, t in learned["training"].items():
@@ -326,6 +332,15 @@ def markdown(doc: dict[str, Any]) -> str:
                   *(f"![{background} {m}](grid_{background}_{m}.png)"
                     for m in doc["models"][1:]), ""]
     return "\n".join(lines)
+
+
+def unfinished(doc: dict[str, Any]) -> list[str]:
+    """A warning line while the learned run has not finished every background."""
+    learned = doc["learned"]
+    if learned["finished"]:
+        return []
+    return [f"**Partial report**: the learned run has finished the backgrounds "
+            f"{', '.join(learned['backgrounds'])} only (in progress, or stopped).", ""]
 
 
 def degradation(doc: dict[str, Any]) -> list[str]:
@@ -390,11 +405,14 @@ def summary(doc: dict[str, Any]) -> str:
     models = doc["models"]
     lines = ["", "## Learned score models (issue 12)", "",
              f"Networks trained with the {learned['trained']} on draws of the exact laws "
-             f"(`projcomp train clevr-lite`), composed and sampled as the exact rows from "
-             f"the same prior draws; details, score errors and figures in "
+             f"(`projcomp train clevr-lite`), composed and sampled as the exact rows "
+             f"({learned['config']['images_per_row']} images per row, "
+             f"{learned['config']['ode_steps']} ODE steps); details, score errors and "
+             "figures in "
              f"[learned/index.md](learned/index.md). Exact fraction (brightness) and "
              "attribution per row: " + "; ".join(f"`{a}`: {t}" for a, t in
-                                                doc["attributions"].items()) + ".", ""]
+                                                doc["attributions"].items()) + ".", "",
+             *unfinished(doc)]
     for background in learned["backgrounds"]:
         lines += [f"**{background}**", "", "| k | " + " | ".join(models) + " |",
                   "|---|" + "---|" * len(models)]
