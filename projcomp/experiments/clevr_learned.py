@@ -213,7 +213,8 @@ def errors_figure(errors: list[dict[str, Any]], path: Path) -> None:
     names = sorted({e["model"] for e in errors})
     backgrounds = list(dict.fromkeys(e["background"] for e in errors))
     fig, axes = plt.subplots(len(backgrounds), len(names),
-                             figsize=(5 * len(names), 3.3 * len(backgrounds)), squeeze=False)
+                             figsize=(5 * len(names), 3.3 * len(backgrounds)), squeeze=False,
+                             layout="constrained")
     colours = plt.get_cmap("viridis")
     for r, background in enumerate(backgrounds):
         for c, name in enumerate(names):
