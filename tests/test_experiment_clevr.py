@@ -227,3 +227,37 @@ def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
     assert {name: (out / name).read_text() for name in written} == written
     again = report.exact_document(out, quick=True, reuse=True)
     assert again["rows"] == quick[1]["rows"] and "learned" not in again
+
+
+def test_a_stopped_learned_run_leaves_a_partial_report(quick, tmp_path, monkeypatch):
+    """The learned report is rewritten after each background: a run stopped in the second
+    leaves results.json and both index files for the first, marked partial."""
+    import shutil
+
+    from numerics.experiments import clevr_learned
+    from numerics.models.training import Recipe
+    from projcomp.experiments import clevr_learned as report
+
+    out = tmp_path / "clevr-lite"
+    shutil.copytree(quick[0], out)
+    tiny = Recipe(steps=2, batch=8)
+    monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
+        clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
+        clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
+    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    learned_run = clevr_learned.run
+
+    def stop_in_the_second(nets, config, exact_rows, backgrounds, ks, progress=None):
+        if backgrounds != ("empty",):
+            raise KeyboardInterrupt
+        return learned_run(nets, config, exact_rows, backgrounds, ks, progress)
+
+    monkeypatch.setattr(clevr_learned, "run", stop_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        report.run(out, quick=True, folder=tmp_path / "models", reuse_exact=True,
+                   backgrounds=("empty", "independent"), ks=(2,))
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["learned"]["backgrounds"] == ["empty"] and not doc["learned"]["finished"]
+    assert {r["background"] for r in doc["rows"] if r["model"] != "exact"} == {"empty"}
+    for name in ("index.md", "learned/index.md"):
+        assert "**Partial report**" in (out / name).read_text()
