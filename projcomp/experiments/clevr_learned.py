@@ -508,7 +508,7 @@ BACKGROUND_TEXT = {
     "independent": (
         "The control: independent clutter makes the exact members FC (C1), and the exact "
         "composition works at every k. The cnn is FC by construction and works too, its "
-        "out-of-distribution error flat in k. The mlp fails from k = 4 (`learning`): its "
+        "out-of-distribution error nearly flat in k. The mlp fails from k = 4 (`learning`): its "
         "members saw clutter, so its k-object errors are smaller than on the empty "
         "background, but they still grow with k and add up — here the requested objects "
         "come out dimmer (brightness about 0.85–0.9) and the counter loses some."),
