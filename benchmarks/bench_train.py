@@ -1,12 +1,13 @@
 """Benchmark of ``projcomp train clevr-lite`` (issue 12): wall and CPU time per
-architecture, quick recipe by default (``--full`` for the full one).
+architecture, quick recipe by default (``--full`` for the full one; ``--device cuda`` to
+train on a GPU).
 
 The issue asks ``--quick`` to finish in ≤ 3 minutes and the full recipe in ≤ 30 minutes
 on 2 CPU cores. Each architecture is trained in a child process (``projcomp train
 clevr-lite --arch NAME``) so that its wall time, user + system CPU time and peak memory
 are its own; the load average before and after is recorded, since on a shared machine
 wall time measures the neighbours too. Results: ``benchmarks/results/train.json`` and
-``train.md``. Run: ``python benchmarks/bench_train.py [--full]``.
+``train.md``. Run: ``python benchmarks/bench_train.py [--full] [--device DEV]``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(name: str, quick: bool, out: Path) -> dict:
+def measure(name: str, quick: bool, out: Path, device: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     start = time.perf_counter()
     command = [sys.executable, "-m", "projcomp.cli", "train", "clevr-lite", "--arch", name,
-               "--out", str(out), *(["--quick"] if quick else [])]
+               "--out", str(out), "--device", device, *(["--quick"] if quick else [])]
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -37,21 +38,23 @@ def measure(name: str, quick: bool, out: Path) -> dict:
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_rss_mib": after.ru_maxrss / 1024, "parameters": doc["parameters"],
             "steps": doc["recipe"]["steps"], "batch": doc["recipe"]["batch"],
-            "final_loss": doc["losses"][-1], "load_before": load,
+            "final_loss": doc["losses"][-1], "device": device, "load_before": load,
             "load_after": os.getloadavg()[0]}
 
 
 def main() -> None:
     quick = "--full" not in sys.argv
+    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, quick, Path(tmp)) for name in ("mlp", "cnn")]
+        rows = [measure(name, quick, Path(tmp), device) for name in ("mlp", "cnn")]
     total = sum(r["wall_s"] for r in rows)
-    doc = {"recipe": "quick" if quick else "full", "cores": os.cpu_count(), "rows": rows,
+    doc = {"recipe": "quick" if quick else "full", "device": device, "cores": os.cpu_count(),
+           "rows": rows,
            "total_wall_s": total,
            "budget_s": 180 if quick else 1800, "within_budget": total <= (180 if quick else 1800)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "train.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [f"# projcomp train clevr-lite ({doc['recipe']} recipe)", "",
+    lines = [f"# projcomp train clevr-lite ({doc['recipe']} recipe, {device})", "",
              f"{doc['cores']} cores; total wall {total:.0f} s (budget {doc['budget_s']} s). "
              "Wall time includes the machine's other load (load average columns).", "",
              "| arch | parameters | steps × batch | wall s | CPU s | peak MiB | final loss | "

@@ -119,8 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", type=Path,
                             help="report folder (default reports/experiments/NAME)")
     experiment.add_argument("--models", choices=("exact", "learned", "both"), default="exact",
-                            help="clevr-lite: exact scores (default), learned ones (rows "
-                                 "under OUT/learned, trained first if no checkpoint), or both")
+                            help="clevr-lite: exact scores (default); learned: add the "
+                                 "learned models' rows to OUT/results.json, reusing its exact "
+                                 "rows when they match (models trained first if no "
+                                 "checkpoint); both: rerun the exact rows too")
+    experiment.add_argument("--device", default="cpu",
+                            help="clevr-lite --models learned|both: torch device of the "
+                                 "learned networks (and of training, if a checkpoint is "
+                                 "missing), e.g. cuda (default cpu)")
     experiment.set_defaults(run=_run_experiment)
     trainer = commands.add_parser("train", help="train learned score models (issue 12)")
     trainer.add_argument("name", choices=["clevr-lite"])
@@ -130,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="architecture: global MLP, local CNN or both (default)")
     trainer.add_argument("--out", type=Path,
                          help="checkpoint folder (default models/clevr-lite[-quick])")
+    trainer.add_argument("--device", default="cpu",
+                         help="torch device of training, e.g. cuda (default cpu)")
     trainer.set_defaults(run=_run_train)
     return parser
 
@@ -360,15 +368,16 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from projcomp import experiments
 
     out = args.out if args.out is not None else Path("reports/experiments") / args.name
+    if args.models == "exact" and args.device != "cpu":
+        raise UsageError("--device: only the learned models run on a device "
+                         "(--models learned|both)")
     if args.models != "exact":
         if args.name != "clevr-lite":
             raise UsageError(f"--models {args.models}: only clevr-lite has learned models")
         from projcomp.experiments import clevr_learned
 
-        if args.models == "both":
-            experiments.run(args.name, out, quick=args.quick)
-        results = clevr_learned.run(out / "learned", quick=args.quick)
-        out = out / "learned"
+        results = clevr_learned.run(out, quick=args.quick, reuse_exact=args.models == "learned",
+                                    device=_train_device(args.device))
     else:
         results = experiments.run(args.name, out, quick=args.quick)
     if args.json:
@@ -378,12 +387,21 @@ def _run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_device(name: str) -> str:
+    from projcomp import train
+
+    try:
+        return str(train.usable_device(name))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from projcomp import train
 
     out = args.out if args.out is not None else train.CHECKPOINTS[args.quick]
     names = ("mlp", "cnn") if args.arch == "both" else (args.arch,)
-    for name, doc in train.train(out, args.quick, names).items():
+    for name, doc in train.train(out, args.quick, names, _train_device(args.device)).items():
         print(f"{name}: {doc['parameters']} parameters, final loss {doc['losses'][-1]:.4f}, "
               f"{doc['seconds']:.0f} s -> {out / doc['weights']}")
     return 0

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from numerics.experiments import clevr_learned, clevr_lite
 from numerics.laws.processes import VP
 from numerics.laws.scenes import clevr_scene
@@ -56,16 +58,30 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
-def train(out: Path, quick: bool, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Train the architectures ``names`` and write their checkpoints to ``out``; the
-    checkpoint documents (``<arch>.json``) by name."""
+def usable_device(name: str) -> torch.device:
+    """The torch device ``name`` (``cpu``, ``cuda``, ``cuda:1``, ...) after allocating on
+    it; ``ValueError`` naming ``--device`` when it does not exist here (e.g. ``cuda`` on a
+    machine without CUDA)."""
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(f"--device {name}: {' '.join(str(err).split())}") from None
+    return device
+
+
+def train(out: Path, quick: bool, names: tuple[str, ...],
+          device: torch.device | str = "cpu") -> dict[str, dict[str, Any]]:
+    """Train the architectures ``names`` on ``device`` and write their checkpoints to
+    ``out``; the checkpoint documents (``<arch>.json``) by name."""
     scene, process = clevr_scene(), VP()
     docs = {}
     for arch in architectures(quick):
         if arch.name not in names:
             continue
         network, log = clevr_learned.train_architecture(
-            arch, scene, process, progress=Progress(arch.name, arch.recipe.steps))
+            arch, scene, process, device=device,
+            progress=Progress(arch.name, arch.recipe.steps))
         docs[arch.name] = write_checkpoint(out, arch, network, log,
                                            clevr_learned.network_config(arch, scene, process))
     return docs

@@ -175,3 +175,89 @@ def test_closed_form_is_the_composition():
         assert torch.allclose(composed_target(family).score(x, t), noisy.score(x), atol=1e-8,
                               rtol=0)
     assert clevr_lite.closed_form(clevr_lite.scene_family(scene, "cluttered", (0,))) is None
+
+
+def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
+    """``--models learned`` (issue 12) on the quick exact report: tiny networks (2 Adam
+    steps, trained into the checkpoint folder) add their rows to results.json beside the
+    exact rows, reusing those (the exact experiment is not rerun), with ``model`` and
+    ``attribution`` on every row; a later run starts again from the exact rows alone."""
+    import shutil
+
+    from numerics.experiments import clevr_learned
+    from numerics.models.training import Recipe
+    from projcomp.experiments import clevr_learned as report
+
+    out = tmp_path / "clevr-lite"
+    shutil.copytree(quick[0], out)
+    tiny = Recipe(steps=2, batch=8)
+    monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
+        clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
+        clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
+
+    def rerun(*args, **kwargs):
+        raise AssertionError("the exact rows should have been reused")
+
+    monkeypatch.setattr(report.exact_report, "run", rerun)
+    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    doc = report.run(out, quick=True, folder=tmp_path / "models", reuse_exact=True,
+                     backgrounds=("empty",), ks=(2,))
+    assert json.loads((out / "results.json").read_text()) == doc
+    assert doc["models"] == ["exact", "mlp", "cnn"]
+    exact = {(r["background"], r["k"]): r for r in doc["rows"] if r["model"] == "exact"}
+    assert len(exact) == len(clevr_lite.BACKGROUNDS) * 9
+    learned = [r for r in doc["rows"] if r["model"] != "exact"]
+    assert [(r["k"], r["model"]) for r in learned] == [(2, "mlp"), (2, "cnn")]
+    assert doc["learned"]["finished"] and doc["learned"]["backgrounds"] == ["empty"]
+    for r in exact.values():
+        assert r["attribution"] == clevr_learned.exact_attribution(r["exact_fraction"])
+    for r in learned:
+        assert r["attribution"] == clevr_learned.attribution(
+            exact["empty", r["k"]]["exact_fraction"], r["exact_fraction"])
+    assert set(doc["attributions"]) == set(clevr_learned.ATTRIBUTIONS)
+    assert len(doc["learned"]["score_errors"]) == 2
+    text = (out / "index.md").read_text()
+    assert "Fig. 3C" in text and "## Learned score models" in text
+    for name in ("index.md", "counts.png", "errors.png", "ood.png", "grid_empty_mlp.png",
+                 "grid_empty_cnn.png"):
+        assert (out / "learned" / name).stat().st_size > 0
+    assert "beyond-exact" in (out / "learned" / "index.md").read_text()
+    written = {name: (out / name).read_text() for name in ("index.md", "learned/index.md")}
+    report.render(out, json.loads((out / "results.json").read_text()))
+    assert {name: (out / name).read_text() for name in written} == written
+    again = report.exact_document(out, quick=True, reuse=True)
+    assert again["rows"] == quick[1]["rows"] and "learned" not in again
+
+
+def test_a_stopped_learned_run_leaves_a_partial_report(quick, tmp_path, monkeypatch):
+    """The learned report is rewritten after each background: a run stopped in the second
+    leaves results.json and both index files for the first, marked partial."""
+    import shutil
+
+    from numerics.experiments import clevr_learned
+    from numerics.models.training import Recipe
+    from projcomp.experiments import clevr_learned as report
+
+    out = tmp_path / "clevr-lite"
+    shutil.copytree(quick[0], out)
+    tiny = Recipe(steps=2, batch=8)
+    monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
+        clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
+        clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
+    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    learned_run = clevr_learned.run
+
+    def stop_in_the_second(nets, config, exact_rows, backgrounds, ks, progress=None):
+        if backgrounds != ("empty",):
+            raise KeyboardInterrupt
+        return learned_run(nets, config, exact_rows, backgrounds, ks, progress)
+
+    monkeypatch.setattr(clevr_learned, "run", stop_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        report.run(out, quick=True, folder=tmp_path / "models", reuse_exact=True,
+                   backgrounds=("empty", "independent"), ks=(2,))
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["learned"]["backgrounds"] == ["empty"] and not doc["learned"]["finished"]
+    assert {r["background"] for r in doc["rows"] if r["model"] != "exact"} == {"empty"}
+    for name in ("index.md", "learned/index.md"):
+        assert "**Partial report**" in (out / name).read_text()

@@ -117,9 +117,50 @@ def test_local_cnn_conditions_each_cell_locally():
             p.normal_(0, 0.3)
     scene = clevr_scene()
     x, t = torch.randn(4, scene.dim), torch.full((4,), 0.3)
-    with torch.no_grad():
-        at = net(x, t, torch.full((4,), label_index(9, "at", 4)))
-        empty = net(x, t, torch.full((4,), label_index(9, "empty")))
-    moved = scene.split(at - empty).abs().amax((0, 2))
-    assert float(moved[4]) > 0.01
-    assert float(torch.cat([moved[:4], moved[5:]]).max()) == 0.0
+    for background, conditional in (("empty", "at"), ("clutter", "clutter-at"),
+                                    ("independent", "independent-at")):
+        with torch.no_grad():
+            at = net(x, t, torch.full((4,), label_index(9, conditional, 4)))
+            bg = net(x, t, torch.full((4,), label_index(9, background)))
+        moved = scene.split(at - bg).abs().amax((0, 2))
+        assert float(moved[4]) > 0.01
+        assert float(torch.cat([moved[:4], moved[5:]]).max()) == 0.0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+@pytest.mark.parametrize("argv", [["train", "clevr-lite", "--quick", "--device", "cuda"],
+                                  ["experiment", "clevr-lite", "--quick", "--models",
+                                   "learned", "--device", "cuda"]])
+def test_cuda_without_cuda_is_one_line_naming_device(argv, tmp_path, capsys):
+    from projcomp.cli import main
+
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("projcomp: error: --device cuda:"), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_device_is_one_line(tmp_path, capsys):
+    from projcomp.cli import main
+
+    assert main(["train", "clevr-lite", "--device", "tpu9", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("projcomp: error: --device tpu9:"), err
+    assert main(["experiment", "clevr-lite", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("projcomp: error: --device:"), err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_sees_the_cpu_run_s_batches():
+    """The same recipe on cuda and on the CPU: same data and noise (drawn on the CPU), so
+    the same loss curve up to float32 round-off of the devices; the network comes back on
+    the CPU."""
+    recipe = Recipe(steps=20, batch=32)
+    arch = clevr_learned.Architecture("mlp", {"width": 16, "blocks": 1}, recipe)
+    runs = [clevr_learned.train_architecture(arch, SCENE, PROCESS, device=d)
+            for d in ("cpu", "cuda")]
+    assert next(runs[1][0].parameters()).device.type == "cpu"
+    # float32 round-off compounded over 20 Adam steps: agreement to 1e-3 relative
+    assert torch.allclose(torch.tensor(runs[0][1].losses), torch.tensor(runs[1][1].losses),
+                          rtol=1e-3)

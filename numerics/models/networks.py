@@ -43,9 +43,13 @@ from torch import Tensor, nn
 
 # One label per law the networks learn (numerics.experiments.clevr_learned builds them):
 # kind "at" (an object at ℓ, nothing else), "empty", "single" (one object at a uniformly
-# random cell), "clutter" (0..3 objects at distinct random cells) and "clutter-at" (an
-# object at ℓ plus 0..3 at distinct random other cells).
-KINDS = ("at", "empty", "single", "clutter", "clutter-at")
+# random cell), "clutter" (the Fig. 3C background: 1..5 objects at distinct random cells),
+# "clutter-at" (an object at ℓ plus 0..4 at distinct random other cells), "independent"
+# (each cell occupied independently) and "independent-at" (ℓ occupied, the other cells
+# as under "independent").
+KINDS = ("at", "empty", "single", "clutter", "clutter-at", "independent", "independent-at")
+# The background kind of each conditional kind (the CNN conditions each cell on it).
+BACKGROUND_KIND = {"at": "empty", "clutter-at": "clutter", "independent-at": "independent"}
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ class Label:
 
 def labels(locations: int) -> tuple[Label, ...]:
     """Every label for a grid of ``locations`` cells, in index order: ``at ℓ`` for each
-    ``ℓ``, then ``empty``, ``single``, ``clutter``, then ``clutter-at ℓ`` for each ``ℓ``."""
+    ``ℓ``, then ``empty``, ``single``, ``clutter``, ``clutter-at ℓ`` for each ``ℓ``, then
+    ``independent`` and ``independent-at ℓ`` for each ``ℓ``."""
     return (*(Label("at", c) for c in range(locations)), Label("empty"), Label("single"),
-            Label("clutter"), *(Label("clutter-at", c) for c in range(locations)))
+            Label("clutter"), *(Label("clutter-at", c) for c in range(locations)),
+            Label("independent"), *(Label("independent-at", c) for c in range(locations)))
 
 
 def label_index(locations: int, kind: str, cell: int | None = None) -> int:
@@ -159,8 +165,7 @@ class LocalCNN(Preconditioned):
                  **geometry) -> None:
         super().__init__(**geometry)
         self.margin = margin
-        background = {"at": "empty", "clutter-at": "clutter"}
-        kinds = torch.tensor([KINDS.index(background.get(lab.kind, lab.kind))
+        kinds = torch.tensor([KINDS.index(BACKGROUND_KIND.get(lab.kind, lab.kind))
                               for lab in self.table])
         cells = torch.tensor([-1 if lab.cell is None else lab.cell for lab in self.table])
         self.register_buffer("kinds", kinds, persistent=False)
@@ -182,10 +187,10 @@ class LocalCNN(Preconditioned):
 
     def inner(self, x: Tensor, noise: Tensor, label: Tensor) -> Tensor:
         """Each cell's output depends on its window's pixels, the noise level, the label's
-        background kind ("object at ℓ" has the empty scene's, "ℓ plus clutter" the
-        clutter's) and the flag "an object is requested here": under "object at ℓ" every
-        cell but ℓ is computed exactly as under the empty scene, so the learned score
-        differences are local by construction (FC in the networks, C19/C20)."""
+        background kind (``BACKGROUND_KIND``: "object at ℓ" has the empty scene's, "ℓ plus
+        clutter" the clutter's) and the flag "an object is requested here": under "object
+        at ℓ" every cell but ℓ is computed exactly as under the empty scene, so the learned
+        score differences are local by construction (FC in the networks, C19/C20)."""
         n, c, r, q, p = x.shape[0], self.channels, self.rows, self.cols, self.cell
         image = x.reshape(n, c, r * p, q * p)
         requested = (self.cells[label][:, None] ==

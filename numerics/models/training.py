@@ -66,14 +66,18 @@ def vp_time(sigma: Tensor, beta_min: float, beta_max: float) -> Tensor:
 
 
 def dsm_loss(network: Preconditioned, x0: Tensor, labels: Tensor, recipe: Recipe,
-             generator: torch.Generator) -> Tensor:
-    """The weighted denoising loss of one batch (module docstring)."""
+             generator: torch.Generator, device: torch.device | None = None) -> Tensor:
+    """The weighted denoising loss of one batch (module docstring). Every random draw
+    comes from the CPU ``generator`` (the same stream on every device); the batch then
+    moves to ``device`` (default the CPU), where ``network`` lives."""
     n = x0.shape[0]
     u = torch.rand(n, generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    if device is not None:
+        x0, labels, u, noise = (v.to(device) for v in (x0, labels, u, noise))
     sigma = recipe.sigma_min * (recipe.sigma_max / recipe.sigma_min) ** u
     t = vp_time(sigma, network.beta_min, network.beta_max).clamp(max=1.0)
     a, s = network.coefficients(t)
-    noise = torch.randn(x0.shape, generator=generator)
     xt = a[:, None] * x0 + s[:, None] * noise
     sigma = (s / a)[:, None]
     c_out = sigma * network.sigma_data / torch.sqrt(sigma**2 + network.sigma_data**2)
@@ -81,19 +85,24 @@ def dsm_loss(network: Preconditioned, x0: Tensor, labels: Tensor, recipe: Recipe
 
 
 def train(network: Preconditioned, draw: Draw, recipe: Recipe, *,
-          every: int = 50,
+          every: int = 50, device: torch.device | str = "cpu",
           progress: Callable[[int, float], None] | None = None) -> tuple[Preconditioned, TrainLog]:
-    """Train ``network`` (float32, in place) on ``draw``'s laws for ``recipe.steps`` Adam
-    steps; return its EMA copy (eval mode) and the loss log. ``progress(step, loss)`` is
-    called every ``every`` steps with the block's mean loss."""
+    """Train ``network`` (float32, in place, moved to ``device``) on ``draw``'s laws for
+    ``recipe.steps`` Adam steps; return its EMA copy (eval mode, on the CPU) and the loss
+    log. ``progress(step, loss)`` is called every ``every`` steps with the block's mean
+    loss. The batches are drawn on the CPU from the recipe's seed whatever the device, so
+    a cuda run sees the same data and noise as a CPU run (its weights differ only by the
+    device's floating-point round-off)."""
     with single_threaded() if recipe.threads == 1 else nullcontext():
-        return _train(network, draw, recipe, every, progress)
+        return _train(network.to(device), draw, recipe, every, progress, torch.device(device))
 
 
 def _train(network: Preconditioned, draw: Draw, recipe: Recipe, every: int,
-           progress: Callable[[int, float], None] | None) -> tuple[Preconditioned, TrainLog]:
+           progress: Callable[[int, float], None] | None,
+           device: torch.device) -> tuple[Preconditioned, TrainLog]:
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
+    on_cpu = device.type == "cpu"
     ema = copy.deepcopy(network).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -103,7 +112,8 @@ def _train(network: Preconditioned, draw: Draw, recipe: Recipe, every: int,
     network.train()
     for step in range(recipe.steps):
         labels = torch.randint(count, (recipe.batch,), generator=generator)
-        loss = dsm_loss(network, draw(labels, generator), labels, recipe, generator)
+        loss = dsm_loss(network, draw(labels, generator), labels, recipe, generator,
+                        None if on_cpu else device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -120,5 +130,5 @@ def _train(network: Preconditioned, draw: Draw, recipe: Recipe, every: int,
                 progress(step + 1, losses[-1])
     network.eval()
     seconds = time.perf_counter() - start
-    return ema, TrainLog(losses=losses, every=every, seconds=seconds,
+    return ema.cpu(), TrainLog(losses=losses, every=every, seconds=seconds,
                          parameters=sum(p.numel() for p in network.parameters()))
