@@ -89,9 +89,9 @@ TOY_RUNS = 120
 # Binomial(120, 0.1): P(X <= 2) = 3.3e-4 and P(X >= 25) = 3.1e-4, so the two-sided band
 # fails with probability 6.4e-4 for an exact test.
 EXACT_BAND = (3, 24)
-# The iid threshold on the same pairs rejects about 40 % of them (48/120 at seed 11, 37–45
-# at seeds 0–4, where the replicate test rejected 7–14); at least 30 rejections has
-# probability 2.7e-6 under a test of level 0.1.
+# The iid threshold on the same pairs rejects about 40 % of them (60/120 at seed 11, 35–54
+# at seeds 0–3, where the replicate test rejected 17 and 9–13); at least 30 rejections
+# has probability 2.7e-6 under a test of level 0.1.
 IID_AT_LEAST = 30
 
 
