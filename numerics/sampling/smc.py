@@ -39,7 +39,10 @@ by the population's covariance until their residual correlation with the resampl
 is at most ``DECORRELATION`` (:func:`_decorrelating_sweeps`, issue 11), and reports the
 stages, sweeps, acceptance and residual correlations as :class:`TemperedDiagnostics`.
 Measured: this leaves no bias (40 pooled runs match exact draws) but the runs are still
-more spread than independent draws at N = 200 (``benchmarks/results/calibration.md``).
+more spread than independent draws at N = 200, so ``check`` tests them with replicate
+permutation tests (``numerics.sampling.calibration.replicate_test``), exact whatever the
+dependence inside a run; :func:`path_smc_runs` and :func:`tempered_smc_runs` make its
+independent replicates as one batch (one evaluation call per step for all of them).
 
 Both follow the samplers' convention (``numerics.sampling.samplers``):
 ``path_smc(score, x, times, process, *, log_prob, generator, callback, **options)``, and
