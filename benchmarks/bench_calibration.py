@@ -500,7 +500,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"Machine: {m['cpu']}, {m['cpu_count']} cores, Python {m['python']}, torch "
              f"{m['torch']} on {m['torch_threads']} thread(s), load average at start "
              f"{m['load_average_at_start'][0]:.2f}. Total {report['seconds'] / 60:.1f} min"
-             f"{' (quick run)' if report['quick'] else ''}.", *_copied(report), "",
+             f"{' (quick run)' if report['quick'] else ''}.", *_copied(report),
+             *(["", f"Note: {report['note']}."] if "note" in report else []), "",
              f"Statistic: {STATISTIC}. Intervals are exact Clopper–Pearson 95%; "
              "`P(X ≥ k)` is the one-sided binomial p-value of the count at the declared "
              "level; `χ²` is the p-value of the ten-bin uniformity test of the Monte Carlo "
@@ -589,14 +590,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _copied(report: dict[str, Any]) -> list[str]:
-    """A line naming the parts copied from an earlier run, with its machine line."""
-    if "copied_parts" not in report:
-        return []
-    c = report["copied_parts"]
-    m = c["machine"]
-    return ["", f"Parts {', '.join(c['parts'])} are copied from an earlier run (machine: "
-            f"{m['cpu']}, load average {m['load_average_at_start'][0]:.2f}; plan "
-            + ", ".join(f"{k} = {v}" for k, v in c["plan"].items()) + ")."]
+    """A line per origin of the parts copied from earlier runs, with its machine line."""
+    groups = report.get("copied_parts", [])
+    if isinstance(groups, dict):
+        groups = [groups]
+    return [line for g in groups for line in (
+        "", f"Parts {', '.join(g['parts'])} are copied from an earlier run (machine: "
+        f"{g['machine']['cpu']}, load average {g['machine']['load_average_at_start'][0]:.2f};"
+        " plan " + ", ".join(f"{k} = {v}" for k, v in g["plan"].items()) + ").")]
 
 
 def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -744,8 +745,7 @@ def run(args: argparse.Namespace, mapper: Mapper) -> None:
     kept = [key for key in PARTS if key not in args.parts and key in previous]
     if kept:
         report.update({key: previous[key] for key in kept})
-        report["copied_parts"] = {"parts": kept, "machine": previous["machine"],
-                                  "plan": previous["plan"]}
+        report["copied_parts"] = _provenance(previous, kept)
     parts = {"calibrated_test": calibrated_test, "sampling_verdict": sampling_verdicts,
              "power": power,
              "every_sampler": lambda p: _merged(previous.get("every_sampler", []),
@@ -761,6 +761,25 @@ def run(args: argparse.Namespace, mapper: Mapper) -> None:
     write_atomically(out / "calibration.md", text)
     print(text)
     print(f"written to {out}")
+
+
+def _provenance(previous: dict[str, Any], kept: list[str]) -> list[dict[str, Any]]:
+    """Where each of the ``kept`` parts was measured: groups ``{"parts", "machine",
+    "plan"}``, from the earlier results' own provenance for parts it had copied itself."""
+    earlier = previous.get("copied_parts", [])
+    if isinstance(earlier, dict):  # the format before per-part provenance
+        earlier = [earlier]
+    origin = {part: (g["machine"], g["plan"]) for g in earlier for part in g["parts"]}
+    groups: list[dict[str, Any]] = []
+    for part in kept:
+        machine, plan = origin.get(part, (previous["machine"], previous["plan"]))
+        group = next((g for g in groups if (g["machine"], g["plan"]) == (machine, plan)),
+                     None)
+        if group is None:
+            groups.append({"parts": [part], "machine": machine, "plan": plan})
+        else:
+            group["parts"].append(part)
+    return groups
 
 
 def _merged(earlier: list[dict[str, Any]], rows: list[dict[str, Any]]
