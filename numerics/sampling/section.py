@@ -333,7 +333,7 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
     """The path-following repairs' composed runs against exact draws of
     ``N_{t_min}[C[p⃗]]`` (C13(a)), reported beside a tempered-SMC run: per sampler
     ``holds`` (the replicate permutation test against as many replicates of exact draws),
-    the joint distance, the floor and the cost."""
+    its statistic (the joint distance of the pooled replicates), the floor and the cost."""
     generator = _seeded(seed, 3)
     aimed = aimed_law(result, PATH_REPAIRS[0], family.process)
     exact, exact2 = (aimed.sample(options.samples, generator) for _ in range(2))
@@ -345,9 +345,8 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
     for i, name in enumerate(PATH_REPAIRS):
         target = composed_target(family, device=options.device)
         run = _replicated(name, family, options, reference)(target, seed, 4 + i)
-        _, null = replicate_test(run.blocks(m).to(exact), exact_blocks, generator,
-                                 options.level)
-        value = statistic(run.x.to(exact), exact, generator)
+        value, null = replicate_test(run.blocks(m).to(exact), exact_blocks, generator,
+                                     options.level)
         out[name] = PathRepair(holds=not null.rejects(value), joint=value, floor=floor,
                                threshold=null.threshold, p_value=null.p_value(value),
                                score_evals=run.score_evals, density_evals=run.density_evals)
