@@ -39,6 +39,14 @@ test, on this machine:
    independent for each ``ε``; the calibration is shared across the ``ε`` of one trial, so
    the estimates at different ``ε`` are correlated (this does not bias any of them).
    ``ε = 0`` is a further null point.
+4. *Every sampler's full verdict* (issue 11): ``sampling_section`` of each ``--sampler``
+   (``ORDER``) on two null families where the composed and oracle laws coincide, 200
+   seeded runs each at N = 200 (10 replicates of 20) and 8 path steps; the verdict is the
+   replicate permutation test (``numerics.sampling.calibration.replicate_test``), so a
+   *fails* is a false alarm and an oracle that misses its target makes the run undecided.
+5. *The tempered SMC on the shear test set* (issue 11, first "done when"): 40 seeded
+   sections per family of ``SHEAR_VARIANTS``; a run holds when the verdict holds and both
+   runs pass their test against exact draws.
 
 Statistics behind each number:
 
@@ -57,9 +65,13 @@ Torch runs on one thread (on a shared 2-core machine one thread measured 2–7×
 than two for these shapes); rates do not depend on it, timings do, and they are noisy.
 
 Run: ``python benchmarks/bench_calibration.py`` writes ``benchmarks/results/calibration.json``
-and ``calibration.md`` (atomically; 23 minutes on a busy 2-core machine). ``--quick``
-runs a few trials of each part and writes both files to a fresh temporary folder, printed
-at the end, leaving the results folder untouched.
+and ``calibration.md`` (atomically; parts 1–3 took 23 minutes on a busy 2-core machine,
+parts 4 and 5 about 55 minutes at ``nice 10`` beside other jobs — about 35 minutes of one
+core). ``--parts`` and ``--samplers`` rerun a part or some of part 4's rows (the others
+are kept); ``--scheduler local:N`` or an address runs the null runs of parts 4 and 5 as Dask
+tasks (``projcomp.campaigns.mapper_for``). ``--quick`` runs a few trials of each part and
+writes both files to a fresh temporary folder, printed at the end, leaving the results
+folder untouched.
 """
 
 from __future__ import annotations
@@ -82,9 +94,15 @@ from scipy import stats
 
 from numerics.campaigns import Mapper, serial_map
 from numerics.claims.named_families import fc_family, fc_orthogonal, shear_family
-from numerics.claims.sampled import Setup, setup, shear_variant
+from numerics.claims.sampled import SHEAR_VARIANTS, Setup, setup, shear_variant
 from numerics.laws import Distribution, GaussianMixture
-from numerics.sampling.calibration import STATISTIC, calibrate, null_runs_for, statistic
+from numerics.sampling.calibration import (
+    REPLICATES,
+    STATISTIC,
+    calibrate,
+    null_runs_for,
+    statistic,
+)
 from numerics.sampling.options import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -98,9 +116,10 @@ from numerics.sampling.section import (
     sampling_section,
 )
 from numerics.tolerances import FALSE_ALARM_BUDGET
+from projcomp.campaigns import SchedulerError, mapper_for
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("calibrated_test", "sampling_verdict", "power", "every_sampler")
+PARTS = ("calibrated_test", "sampling_verdict", "power", "every_sampler", "tempered_holds")
 CONFIDENCE = 0.95
 BINS = 10
 POWER_TARGET = 0.9
@@ -127,12 +146,17 @@ class Plan:
     sampler_runs: int
     sampler_samples: int
     sampler_steps: int
+    holds_runs: int
+    holds_samples: int
 
 
+# Part 4 at N = 200 (10 replicates of 20) and 8 path steps, part 5 at N = 200: the
+# permutation tests are exact at any N and step count, and these sizes keep parts 4 and 5
+# near 40 minutes of one core (about 1–2 s per section).
 FULL = Plan(400, DEFAULT_SAMPLES, 1000, 100, ((DEFAULT_STEPS, 200), (4, 200)),
-            200, DEFAULT_SAMPLES, 200, 200, 16)
+            200, DEFAULT_SAMPLES, 200, 200, 8, 40, 200)
 QUICK = Plan(20, DEFAULT_SAMPLES, 10, 100, ((DEFAULT_STEPS, 3), (4, 3)), 10, DEFAULT_SAMPLES,
-             3, 200, 16)
+             3, 200, 8, 2, 200)
 
 
 # statistics ---------------------------------------------------------------------------
@@ -251,8 +275,14 @@ def sampling_verdict(s: Setup, steps: int, runs: int) -> dict[str, Any]:
 NULL_FAMILIES: dict[str, Callable[[], Any]] = {
     "fc_family": fc_family, "fc_orthogonal": fc_orthogonal, "shear_mixture": shear_family,
     "shear_narrow": lambda: shear_variant(0.1, 0.8, 2.0, 0.1, "shear_narrow")}
+# Part 5: the test set of narrow-mode shear families (``numerics.claims.sampled``).
+VARIANTS: dict[str, Callable[[], Any]] = {
+    shear_variant(*knobs).name: (lambda knobs=knobs: shear_variant(*knobs))
+    for knobs in SHEAR_VARIANTS}
 FAMILIES_FOR = {**{name: ("fc_family", "fc_orthogonal") for name in PATH_SAMPLERS},
                 TEMPERED: ("shear_mixture", "shear_narrow")}
+# Part 4's test (rows made with another test are never merged with its rows).
+DESIGN = "replicate permutation"
 # Part 4 runs the tempered SMC first: it is the sampler the issue is about.
 ORDER = (TEMPERED, *PATH_SAMPLERS)
 
@@ -273,16 +303,20 @@ class NullTask:
 @dataclass(frozen=True)
 class NullOutcome:
     """What one null run gave: the verdict's test (``holds``), whether the oracle reached
-    the target (``calibrated``; when false the verdict is undecided), the Monte Carlo
-    p-value, the test value over its null median, the tempered SMC's stages and sweeps
-    (composed run; 0 for path samplers) and the seconds it took."""
+    the target (``calibrated``; when false the verdict is undecided) and the composed run
+    did (``composed_reaches``), the three permutation p-values, the test value over its
+    null median, the tempered SMC's mean stages and sweeps per replicate (composed run; 0
+    for path samplers) and the seconds it took."""
 
     holds: bool
     calibrated: bool
+    composed_reaches: bool
     p_value: float
+    composed_reach_p: float
+    oracle_reach_p: float
     value_over_null_median: float
-    stages: int
-    sweeps: int
+    stages: float
+    sweeps: float
     seconds: float
 
 
@@ -291,7 +325,7 @@ _SETUPS: dict[str, Setup] = {}
 
 def _setup_of(name: str) -> Setup:
     if name not in _SETUPS:
-        _SETUPS[name] = setup(NULL_FAMILIES[name]())
+        _SETUPS[name] = setup({**NULL_FAMILIES, **VARIANTS}[name]())
     return _SETUPS[name]
 
 
@@ -305,12 +339,15 @@ def null_section(task: NullTask) -> NullOutcome:
                               repairs=False)
     start = time.perf_counter()
     section = sampling_section(s.family, s.result, s.lenses, options, seed=task.seed)
-    tempered = section.tempered.composed if section.tempered is not None else None
+    runs = section.tempered.composed if section.tempered is not None else ()
     return NullOutcome(holds=section.holds, calibrated=section.calibrated,
+                       composed_reaches=section.reach.composed.p_value > task.level,
                        p_value=section.test.p_value,
+                       composed_reach_p=section.reach.composed.p_value,
+                       oracle_reach_p=section.reach.oracle.p_value,
                        value_over_null_median=section.test.value / section.test.null_median,
-                       stages=tempered.stages if tempered else 0,
-                       sweeps=tempered.total_sweeps if tempered else 0,
+                       stages=sum(d.stages for d in runs) / max(len(runs), 1),
+                       sweeps=sum(d.total_sweeps for d in runs) / max(len(runs), 1),
                        seconds=time.perf_counter() - start)
 
 
@@ -343,12 +380,19 @@ def every_sampler(plan: Plan, mapper: Mapper = serial_map,
             fails = sum(o.calibrated and not o.holds for o in got)
             rows.append({
                 "sampler": sampler, "family": family, "samples": plan.sampler_samples,
+                "design": DESIGN, "replicates": REPLICATES,
                 "steps": plan.sampler_steps if sampler != TEMPERED else None,
                 "false_alarms": false_alarms(fails, runs, CHECK_LEVEL),
                 "rejected": rate(sum(not o.holds for o in got), runs),
                 "undecided": rate(sum(not o.calibrated for o in got), runs),
+                "composed_missed": rate(sum(not o.composed_reaches for o in got), runs),
                 "p_value_uniformity": uniformity([o.p_value for o in got],
                                                  null_runs_for(CHECK_LEVEL)),
+                "reach_p_value_uniformity": {
+                    "composed": uniformity([o.composed_reach_p for o in got],
+                                           null_runs_for(CHECK_LEVEL)),
+                    "oracle": uniformity([o.oracle_reach_p for o in got],
+                                         null_runs_for(CHECK_LEVEL))},
                 "mean_value_over_null_median": sum(o.value_over_null_median
                                                    for o in got) / runs,
                 "mean_stages": sum(o.stages for o in got) / runs,
@@ -360,6 +404,36 @@ def every_sampler(plan: Plan, mapper: Mapper = serial_map,
                   f"{rows[-1]['false_alarms']['level_vs_ci95']}), "
                   f"{rows[-1]['undecided']['count']} undecided, "
                   f"{rows[-1]['seconds_per_run']:.1f} s per run", file=sys.stderr, flush=True)
+    return rows
+
+
+# 5. the tempered SMC on the shear test set ---------------------------------------------
+HOLDS_TARGET = 0.95
+
+
+def tempered_holds(plan: Plan, mapper: Mapper = serial_map) -> list[dict[str, Any]]:
+    """Issue 11's first "done when": on each narrow-mode shear family of ``SHEAR_VARIANTS``,
+    ``plan.holds_runs`` seeded tempered-SMC sections at ``plan.holds_samples`` samples and
+    level ``CHECK_LEVEL``; a run *holds* when the verdict holds and the composed and the
+    oracle run each pass their replicate test against exact draws. Three tests at level
+    0.01 each, so about 0.97 of the runs hold when all three nulls are true."""
+    rows = []
+    for family in VARIANTS:
+        tasks = [NullTask(TEMPERED, family, seed, plan.holds_samples, 1, CHECK_LEVEL)
+                 for seed in range(1, plan.holds_runs + 1)]
+        got = mapper(null_section, tasks)
+        runs = len(got)
+        good = sum(o.holds and o.calibrated and o.composed_reaches for o in got)
+        rows.append({"family": family, "samples": plan.holds_samples,
+                     "holds": rate(good, runs),
+                     "verdict_rejected": rate(sum(not o.holds for o in got), runs),
+                     "oracle_missed": rate(sum(not o.calibrated for o in got), runs),
+                     "composed_missed": rate(sum(not o.composed_reaches for o in got), runs),
+                     "meets_target": good / runs >= HOLDS_TARGET,
+                     "mean_stages": sum(o.stages for o in got) / runs,
+                     "mean_sweeps": sum(o.sweeps for o in got) / runs,
+                     "seconds_per_run": sum(o.seconds for o in got) / runs})
+        print(f"tempered_holds: {family}: {good}/{runs} hold", file=sys.stderr, flush=True)
     return rows
 
 
@@ -438,7 +512,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"Machine: {m['cpu']}, {m['cpu_count']} cores, Python {m['python']}, torch "
              f"{m['torch']} on {m['torch_threads']} thread(s), load average at start "
              f"{m['load_average_at_start'][0]:.2f}. Total {report['seconds'] / 60:.1f} min"
-             f"{' (quick run)' if report['quick'] else ''}.", *_copied(report), "",
+             f"{' (quick run)' if report['quick'] else ''}.", *_copied(report),
+             *(["", f"Note: {report['note']}."] if "note" in report else []), "",
              f"Statistic: {STATISTIC}. Intervals are exact Clopper–Pearson 95%; "
              "`P(X ≥ k)` is the one-sided binomial p-value of the count at the declared "
              "level; `χ²` is the p-value of the ten-bin uniformity test of the Monte Carlo "
@@ -458,8 +533,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## 2. The full sampling verdict (`sampling_section`, FC family)", "",
               "`sampling_section` on `fc_family`, probability-flow ODE, "
               f"{sections[0]['options']['samples']} samples, level "
-              f"{sections[0]['options']['level']:g}, seeds 1..runs, each run with its own "
-              "calibration on exact draws of the aimed law. Composed and oracle runs share "
+              f"{sections[0]['options']['level']:g}, seeds 1..runs, each run's verdict as "
+              "`sampling_section` made it when the part ran (before issue 11: calibration "
+              "on exact draws of the aimed law; since: the replicate permutation test of "
+              "part 4 — see the copied-parts line above for when). Composed and oracle runs share "
               "one law, so every rejection is a false alarm. *Oracle rejected*: the oracle "
               "run against exact draws (`sampler_reaches_target` false), i.e. how often the "
               "test sees the ODE's own error.", "",
@@ -494,7 +571,8 @@ def markdown(report: dict[str, Any]) -> str:
                  f"interpolation: ε ≈ {cross['interpolated']:.3f}, TV ≈ "
                  f"{total_variation(cross['interpolated']):.3f}).")
     lines += ["", reach, ""]
-    lines += _every_sampler_table(report["every_sampler"])
+    lines += _every_sampler_table(report.get("every_sampler", []))
+    lines += _tempered_holds_table(report.get("tempered_holds", []))
     lines += ["## Reading", ""]
     measured = [(f"Calibrated test, level {r['declared_level']:g}", r, r["samples"])
                 for r in report["calibrated_test"]]
@@ -507,7 +585,7 @@ def markdown(report: dict[str, Any]) -> str:
               for what, r, n in measured]
     measured = [(f"Full sampling verdict, {r['sampler']} on {r['family']}, level "
                  f"{CHECK_LEVEL:g}", r["false_alarms"], r["samples"])
-                for r in report["every_sampler"]]
+                for r in report.get("every_sampler", [])]
     lines += [f"- {what}: measured false-alarm rate {r['rate']:.4f} (95% CI {_interval(r)}, "
               f"{r['trials']} runs at N = {n}); the declared level lies "
               f"{r['level_vs_ci95']} the interval ({MEANING[r['level_vs_ci95']]})."
@@ -524,33 +602,41 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _copied(report: dict[str, Any]) -> list[str]:
-    """A line naming the parts copied from an earlier run, with its machine line."""
-    if "copied_parts" not in report:
-        return []
-    c = report["copied_parts"]
-    m = c["machine"]
-    return ["", f"Parts {', '.join(c['parts'])} are copied from an earlier run (machine: "
-            f"{m['cpu']}, load average {m['load_average_at_start'][0]:.2f}; plan "
-            + ", ".join(f"{k} = {v}" for k, v in c["plan"].items()) + ")."]
+    """A line per origin of the parts copied from earlier runs, with its machine line."""
+    groups = report.get("copied_parts", [])
+    if isinstance(groups, dict):
+        groups = [groups]
+    return [line for g in groups for line in (
+        "", f"Parts {', '.join(g['parts'])} are copied from an earlier run (machine: "
+        f"{g['machine']['cpu']}, load average {g['machine']['load_average_at_start'][0]:.2f};"
+        " plan " + ", ".join(f"{k} = {v}" for k, v in g["plan"].items()) + ").")]
 
 
 def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
     """Part 4's table."""
+    if not rows:
+        return []
     first = rows[0]
     steps = next((r["steps"] for r in rows if r["steps"] is not None), "no")
     lines = ["## 4. Every sampler's full verdict on null families", "",
-             f"`sampling_section` of each `--sampler` at {first['samples']} samples "
-             f"({steps} steps for the path samplers; the tempered SMC's stages are "
-             f"adaptive), level {CHECK_LEVEL:g}, seeds 1..runs, path-following repairs left "
-             "out. On each family the composed and oracle laws coincide (FC: C2; FC under an "
-             "orthogonal map: C7; the shear family at t = 0 for the tempered SMC), so every "
-             "*fails* verdict (calibrated and rejected) is a false alarm. *Undecided*: the "
-             "oracle run missed the target (not calibrated), counted apart; *rejected*: "
-             "`holds == False` whatever the calibration.", "",
+             f"`sampling_section` of each `--sampler` at {first['samples']} samples in "
+             f"{first['replicates']} independent replicates ({steps} steps for the path "
+             f"samplers; the tempered SMC's stages are adaptive), level {CHECK_LEVEL:g}, "
+             "seeds 1..runs, path-following repairs left out. The verdict is the replicate "
+             "permutation test of the composed run's replicates against the oracle run's "
+             f"({null_runs_for(CHECK_LEVEL)} balanced random relabelings; "
+             "`numerics.sampling.calibration.replicate_test`). On each family the composed "
+             "and oracle laws coincide (FC: C2; FC under an orthogonal map: C7; the shear "
+             "family at t = 0 for the tempered SMC), so every *fails* verdict (calibrated and "
+             "rejected) is a false alarm. *Undecided*: the oracle run failed its replicate "
+             "test against exact draws (not calibrated), counted apart; *rejected*: "
+             "`holds == False` whatever the calibration; *composed missed*: the composed run "
+             "failed its test against exact draws. χ² columns: ten-bin uniformity of the "
+             "verdict's p-values and of the oracle's reach-test p-values.", "",
              "| sampler | family | runs | fails (false alarms) | rate | 95% CI | level vs CI "
-             "| P(X ≥ k) | χ² | rejected | undecided | mean value / null median | stages | "
-             "sweeps | s per run |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-             "---|"]
+             "| P(X ≥ k) | χ² verdict | rejected | undecided | composed missed | χ² oracle "
+             "reach | mean value / null median | stages | sweeps | s per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fa = r["false_alarms"]
         lines.append(f"| {r['sampler']} | {r['family']} | {fa['trials']} | {fa['count']} | "
@@ -558,7 +644,33 @@ def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
                      f"{fa['p_rate_exceeds_level']:.3f} | "
                      f"{r['p_value_uniformity']['chi2_p_value']:.3f} | "
                      f"{r['rejected']['count']} | {r['undecided']['count']} | "
+                     f"{r['composed_missed']['count']} | "
+                     f"{r['reach_p_value_uniformity']['oracle']['chi2_p_value']:.3f} | "
                      f"{r['mean_value_over_null_median']:.3f} | {r['mean_stages']:.1f} | "
+                     f"{r['mean_sweeps']:.0f} | {r['seconds_per_run']:.1f} |")
+    return [*lines, ""]
+
+
+def _tempered_holds_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Part 5's table."""
+    if not rows:
+        return []
+    lines = ["## 5. Tempered SMC on the narrow-mode shear test set (issue 11, done when 1)",
+             "", f"`sampling_section --sampler smc` at {rows[0]['samples']} samples "
+             f"({REPLICATES} replicates), level {CHECK_LEVEL:g}, seeds 1..runs, on each family "
+             "of `numerics.claims.sampled.SHEAR_VARIANTS`. A run *holds* when the verdict "
+             "holds and the composed and the oracle run each pass their replicate test "
+             f"against exact draws (three tests at level {CHECK_LEVEL:g}: about 0.97 when all "
+             f"hold); the target is ≥ {HOLDS_TARGET:g}.", "",
+             "| family | runs | hold | rate | 95% CI | ≥ 0.95 | verdict rejected | oracle "
+             "missed | composed missed | stages | sweeps | s per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        h = r["holds"]
+        lines.append(f"| {r['family']} | {h['trials']} | {h['count']} | {h['rate']:.3f} | "
+                     f"{_interval(h)} | {'yes' if r['meets_target'] else 'no'} | "
+                     f"{r['verdict_rejected']['count']} | {r['oracle_missed']['count']} | "
+                     f"{r['composed_missed']['count']} | {r['mean_stages']:.1f} | "
                      f"{r['mean_sweeps']:.0f} | {r['seconds_per_run']:.1f} |")
     return [*lines, ""]
 
@@ -601,21 +713,37 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
-    """Run the benchmark; ``mapper`` runs part 4's null runs (``numerics.campaigns``: the
-    serial map here, a Dask map from ``projcomp.campaigns.mapper_for``)."""
+    """Run the benchmark; ``mapper`` runs the null runs of parts 4 and 5
+    (``numerics.campaigns``: the serial map here; ``--scheduler`` picks a Dask map through
+    ``projcomp.campaigns.mapper_for``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="a few trials per part; write to a fresh temporary folder")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                        help="parts to run; the others are copied from the committed "
-                             "results/calibration.json (their plan and machine line too)")
+                        help="parts to run; the others are copied from the "
+                             "calibration.json in --out, else from results/ (their plan and "
+                             "machine line too)")
     parser.add_argument("--samplers", nargs="+", choices=ORDER, default=list(ORDER),
-                        help="samplers of part 4 (default: all)")
+                        help="samplers of part 4 (default: all); rows of the others made "
+                             "with the same test are kept from the earlier results")
     parser.add_argument("--families", nargs="+", choices=list(NULL_FAMILIES),
                         default=list(NULL_FAMILIES), help="null families of part 4")
+    parser.add_argument("--scheduler", default=None,
+                        help="run parts 4 and 5 as Dask tasks: local:N or a scheduler "
+                             "address (projcomp.campaigns; default: serial)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the results (default benchmarks/results)")
     args = parser.parse_args(argv)
+    try:
+        with mapper_for(args.scheduler) as scheduled:
+            run(args, scheduled if args.scheduler else
+                (logged_map if mapper is serial_map else mapper))
+    except SchedulerError as err:
+        parser.exit(2, f"bench_calibration: error: {err}\n")
+
+
+def run(args: argparse.Namespace, mapper: Mapper) -> None:
+    """The benchmark for parsed options ``args``, null runs through ``mapper``."""
     torch.set_num_threads(1)
     plan = QUICK if args.quick else FULL
     out = Path(tempfile.mkdtemp(prefix="bench_calibration.")) if args.quick else RESULTS
@@ -623,17 +751,19 @@ def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
     out.mkdir(exist_ok=True)
     start = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "plan": asdict(plan)}
-    kept = [key for key in PARTS if key not in args.parts]
+    earlier = out / "calibration.json"
+    earlier = earlier if earlier.exists() else RESULTS / "calibration.json"
+    previous = json.loads(earlier.read_text())
+    kept = [key for key in PARTS if key not in args.parts and key in previous]
     if kept:
-        previous = json.loads((RESULTS / "calibration.json").read_text())
         report.update({key: previous[key] for key in kept})
-        report["copied_parts"] = {"parts": kept, "machine": previous["machine"],
-                                  "plan": previous["plan"]}
+        report["copied_parts"] = _provenance(previous, kept)
     parts = {"calibrated_test": calibrated_test, "sampling_verdict": sampling_verdicts,
              "power": power,
-             "every_sampler": lambda p: every_sampler(
-                 p, logged_map if mapper is serial_map else mapper, tuple(args.samplers),
-                 tuple(args.families))}
+             "every_sampler": lambda p: _merged(previous.get("every_sampler", []),
+                                                every_sampler(p, mapper, tuple(args.samplers),
+                                                              tuple(args.families))),
+             "tempered_holds": lambda p: tempered_holds(p, mapper)}
     for key in args.parts:
         report[key] = parts[key](plan)
         print(f"{key}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
@@ -643,6 +773,36 @@ def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
     write_atomically(out / "calibration.md", text)
     print(text)
     print(f"written to {out}")
+
+
+def _provenance(previous: dict[str, Any], kept: list[str]) -> list[dict[str, Any]]:
+    """Where each of the ``kept`` parts was measured: groups ``{"parts", "machine",
+    "plan"}``, from the earlier results' own provenance for parts it had copied itself."""
+    earlier = previous.get("copied_parts", [])
+    if isinstance(earlier, dict):  # the format before per-part provenance
+        earlier = [earlier]
+    origin = {part: (g["machine"], g["plan"]) for g in earlier for part in g["parts"]}
+    groups: list[dict[str, Any]] = []
+    for part in kept:
+        machine, plan = origin.get(part, (previous["machine"], previous["plan"]))
+        group = next((g for g in groups if (g["machine"], g["plan"]) == (machine, plan)),
+                     None)
+        if group is None:
+            groups.append({"parts": [part], "machine": machine, "plan": plan})
+        else:
+            group["parts"].append(part)
+    return groups
+
+
+def _merged(earlier: list[dict[str, Any]], rows: list[dict[str, Any]]
+            ) -> list[dict[str, Any]]:
+    """Part 4's new ``rows`` with the earlier rows of the same test (``DESIGN``) for the
+    (sampler, family) pairs not run now, in ``ORDER``."""
+    done = {(r["sampler"], r["family"]) for r in rows}
+    keep = [r for r in earlier if r.get("design") == DESIGN
+            and (r["sampler"], r["family"]) not in done]
+    return sorted(keep + rows, key=lambda r: (ORDER.index(r["sampler"]),
+                                              list(NULL_FAMILIES).index(r["family"])))
 
 
 if __name__ == "__main__":

@@ -88,17 +88,23 @@ def _sampling_lines(section: SamplingSection | SamplingSkipped | None) -> list[s
         return [f"sampling        skipped: {section.skipped}"]
     test = section.test
     verdict = "holds" if section.holds else "fails"
+    reach = section.reach
     lines = [f"sampling        {verdict}: {section.method}",
              *_aimed_lines(section),
              f"                composed vs oracle {_fmt(test.value)} (threshold "
-             f"{_fmt(test.threshold)}, p = {_fmt(test.p_value)}, {test.statistic})",
+             f"{_fmt(test.threshold)}, p = {_fmt(test.p_value)}, {test.statistic}; null: "
+             f"{test.null_runs} {test.design})",
+             f"                vs exact draws: composed p = {_fmt(reach.composed.p_value)}, "
+             f"oracle p = {_fmt(reach.oracle.p_value)} (same test, {test.replicates} "
+             "replicates of exact draws)",
              f"                per lens vs exact: composed [{_list(section.gaps)}], oracle "
              f"[{_list(section.oracle_gaps)}], floor [{_list(section.floor)}]"]
     if section.note is not None:
         lines.append(f"                note: {section.note}")
     for name, alt in (section.path_following or {}).items():
         lines.append(f"                {name}: {'holds' if alt.holds else 'fails'} "
-                     f"(vs exact {_fmt(alt.joint)}, floor {_fmt(alt.floor)}, "
+                     f"(vs exact {_fmt(alt.joint)}, p = {_fmt(alt.p_value)}, floor "
+                     f"{_fmt(alt.floor)}, "
                      f"{alt.score_evals} score and {alt.density_evals} density evals)")
     return lines
 

@@ -200,7 +200,11 @@ def test_illustrations_separate_orthogonal_from_non_orthogonal(report):
         assert case["verdict"] == "fails-in-sampling" and not case["noise_commutation_holds"]
         assert case["noise_commutation_max_gap"] > 0.5
         assert case["heuristic_cosine"] == pytest.approx(1 / math.sqrt(2), abs=1e-9)
-        assert case["statistic"] > 5 * case["threshold"]
+        # far beyond the noise: the permutation test's threshold grows with the discrepancy
+        # (relabelings mix the two runs), so the margin is against the exact-vs-exact floor
+        assert all(run["composed_vs_exact"] > 5 * run["floor"]
+                   for run in case["samplers"].values())
+        assert case["statistic"] > case["threshold"]
         for run in case["samplers"].values():
             assert not run["holds"]
             assert run["mode_masses"][A.MODES.index("bright+bright")] > COLLAPSE

@@ -11,16 +11,22 @@ Three sample sets of size ``N``, all independent:
 - exact draws of the law the sampler aims at: ``N_{t_min}[C[p⃗]]`` for the path samplers
   (they stop at ``t_min > 0``), ``C[p⃗]`` for the tempered SMC at ``t = 0``.
 
-The verdict is a two-sample test of *composed against oracle*: under C2 (and C7/C8) the
-composed and exact scores coincide, so both runs are draws of one law, and the test's
-false-alarm rate is its calibrated level (``numerics.sampling.calibration``: the null runs compare
-exact draws with exact draws, a Monte Carlo test of level ``α``) as long as the runs'
-law is close to the target's. A composition error beyond the sampler's own moves the
-composed run away from the oracle and is detected. Beside it the report gives each run's
-distance to the exact draws, per lens ``Π_i`` and on the joint, with the exact-vs-exact
-noise floor, and whether the oracle itself reaches the target (``calibrated``: if not,
-the null runs do not describe the runs' own law and the level is not guaranteed —
-measured 0.04 at level 0.01 with 4 ODE steps, ``benchmarks/results/calibration.md``).
+Each run comes as ``R = options.replicates`` independent replicates of ``N/R`` points:
+for samplers whose particles never interact (``INDEPENDENT_PARTICLES``) the ``R`` blocks
+of one run of ``N`` particles, for the others (a population-averaged step, resampling)
+``R`` runs with generators of their own.
+
+The verdict is a replicate permutation test of *composed against oracle*
+(``numerics.sampling.calibration.replicate_test``): under C2 (and C7/C8) the composed and
+exact scores coincide, so the ``2R`` replicates are iid as whole replicates, and the test
+rejects with probability exactly its level ``α`` — whatever the dependence inside a
+replicate (SMC's resampled duplicates) and whether or not the sampler reaches its target.
+A composition error beyond the sampler's own moves the composed run away from the oracle
+and is detected. Beside it the report gives each run's distance to the exact draws, per
+lens ``Π_i`` and on the joint, with the exact-vs-exact noise floor, and each run's
+replicate test against ``R`` replicates of exact draws (``reach``). When the oracle's
+fails (``sampler_reaches_target`` false) the verdict is "not calibrated": the sampler
+does not reach the law the question is about, so neither "works" nor "fails" is said.
 
 The same section aims at the law of any other composition ``op`` (``C`` on a
 non-projective family, ``C_w``, the simple product, a user operator;
@@ -36,6 +42,7 @@ law, THEORY §2).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -52,7 +59,12 @@ from numerics.laws.processes import ForwardProcess
 from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling import samplers as S
 from numerics.sampling import smc
-from numerics.sampling.calibration import Calibration, calibrate, statistic
+from numerics.sampling.calibration import (
+    REPLICATES,
+    Calibration,
+    replicate_test,
+    statistic,
+)
 from numerics.sampling.options import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -68,6 +80,7 @@ from numerics.sampling.report import (
     RunCosts,
     SamplingSection,
     SamplingTest,
+    TargetTests,
     TemperedRuns,
 )
 from numerics.sampling.times import geometric_times
@@ -87,14 +100,18 @@ PATH_REPAIRS = ("pc-mala", "pc-hmc", "path-smc")
 # The section's note when the oracle run misses the target (``sampler_reaches_target``
 # false): the verdict is then neither "works" nor "fails".
 UNCALIBRATED_NOTE = ("not calibrated — raise steps/particles: the oracle run itself misses the "
-                     "target ({length}, {samples} samples), so the null runs (exact draws) do "
-                     "not describe the runs' own law and the declared level is not guaranteed "
-                     "(benchmarks/results/calibration.md: 0.04 at level 0.01 with 4 ODE "
-                     "steps); raise --steps (path samplers) or --samples")
+                     "target ({length}, {samples} samples; its replicate test against exact "
+                     "draws p = {p:.3g} at level {level:g}), so the sampler does not reach the "
+                     "law in question and the verdict is neither works nor fails; raise "
+                     "--steps (path samplers) or --samples")
+# Samplers whose particles never interact: the R blocks of one run of N particles are R
+# independent replicates. pc-langevin's step is averaged over the population, and path and
+# tempered SMC resample, so their replicates are separate runs.
+INDEPENDENT_PARTICLES = ("ode", "sde", "ancestral", "pc-mala", "pc-hmc")
 # Tempered SMC: each stage's β cut where the ESS of the incremental weights is 0.9 N.
 # Measured on the shear family (N = 2000, 20 seeds): at 0.5 the mode masses spread 1.3–1.7×
 # the binomial sd and 7–13 % of runs exceed the exact-vs-exact threshold; at 0.9 they
-# spread 1.1–1.4× and none exceed it (benchmarks/results/calibration.md).
+# spread 1.1–1.4× and none exceed it (measured by hand for issue 11, not a benchmark part).
 TEMPERED_ESS = 0.9
 
 
@@ -105,7 +122,9 @@ class SamplingOptions:
     tests 1e-3 (999 null runs, the project's false-failure budget). ``progress`` prints
     each run's progress to stderr (``check`` turns it on when stderr is a terminal).
     ``repairs`` runs the path-following repairs beside a tempered-SMC section
-    (``path_following``; the calibration benchmark turns it off)."""
+    (``path_following``; the calibration benchmark turns it off). ``replicates`` is the
+    number ``R`` of independent replicates per run for the permutation tests (module
+    docstring; fewer when ``samples < R``)."""
 
     samples: int = DEFAULT_SAMPLES
     steps: int = DEFAULT_STEPS
@@ -114,6 +133,7 @@ class SamplingOptions:
     level: float = CHECK_LEVEL
     progress: bool = False
     repairs: bool = True
+    replicates: int = REPLICATES
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -122,6 +142,15 @@ class SamplingOptions:
         if self.samples < 2 or self.steps < 1:
             raise ValueError(f"need samples >= 2 and steps >= 1, got samples={self.samples}, "
                              f"steps={self.steps}")
+        if self.replicates < 2:
+            raise ValueError(f"need replicates >= 2, got {self.replicates}")
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The replicates' sizes: ``min(replicates, samples)`` parts of ``samples`` that
+        differ by at most one."""
+        r = min(self.replicates, self.samples)
+        return tuple(self.samples // r + (i < self.samples % r) for i in range(r))
 
 
 @dataclass(frozen=True)
@@ -134,13 +163,19 @@ class Target:
 
 @dataclass(frozen=True)
 class Run:
-    """One sampler run: the samples ``x (N, n)`` and what they cost."""
+    """One sampler run: the samples ``x (N, n)``, the sizes of its consecutive
+    independent replicates, and what it cost."""
 
     x: Tensor
     score_evals: int
     density_evals: int
     info: dict[str, Any]
-    tempered: smc.TemperedDiagnostics | None = None
+    tempered: tuple[smc.TemperedDiagnostics, ...] | None = None
+    sizes: tuple[int, ...] = ()
+
+    def blocks(self, m: int) -> Tensor:
+        """``(R, m, n)``: the first ``m`` points of each replicate."""
+        return torch.stack([part[:m] for part in self.x.split(list(self.sizes))])
 
 
 # targets ------------------------------------------------------------------------------
@@ -222,8 +257,9 @@ def sampling_section(family: Family, result: Distribution, lenses, options: Samp
                      composer: Compose = compose, law: str = "C[p]") -> SamplingSection:
     """The ``sampling`` section of ``check`` (module docstring) for a normalizable
     ``result = C[p⃗]`` with exact samples and noisy scores. Up to ``SINGLE_THREAD_ROWS``
-    samples torch runs on one thread (``numerics.threads``). ``calibration`` reuses null
-    runs made for the same target, sample size and level (e.g. across step counts).
+    samples torch runs on one thread (``numerics.threads``). ``calibration`` (exact-vs-exact
+    null runs, which callers make for their own comparisons) is checked against the sample
+    size and level; the section's tests are replicate permutation tests and need none.
 
     Any other composition ``op`` aims the section at its law: ``result = op[p⃗]`` (exact
     draws and noising path, ``numerics.composition.composed_law``), ``composer`` maps
@@ -250,34 +286,41 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
                       law: str = "C[p]") -> tuple[SamplingSection, Draws]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
+    if calibration is not None and (calibration.n, calibration.level) != (samples, level):
+        raise ValueError("the calibration was made for another sample size or level")
     generator = _seeded(seed, 0)
     aimed = aimed_law(result, sampler, family.process)
-    reference = reference_gaussian(family)
-    run = _runner(sampler, family, options, reference)
-    composed = run(composed_target(family, composer, device), _seeded(seed, 1, device))
-    oracle = run(exact_target(result, family.process, device), _seeded(seed, 2, device))
+    run = _replicated(sampler, family, options, reference_gaussian(family))
+    composed = run(composed_target(family, composer, device), seed, 1)
+    oracle = run(exact_target(result, family.process, device), seed, 2)
     exact, exact2 = (aimed.sample(samples, generator) for _ in range(2))
-    if calibration is None:
-        calibration = calibrate(aimed.sample, samples, generator, level)
-    elif (calibration.n, calibration.level) != (samples, level):
-        raise ValueError("the calibration was made for another sample size or level")
     x, y = composed.x.to(exact), oracle.x.to(exact)
-    value = statistic(x, y, generator)
-    reaches = not calibration.rejects(statistic(y, exact, generator))
+    m = min(options.sizes)
+    exact_blocks = exact[:len(options.sizes) * m].reshape(-1, m, exact.shape[-1])
+    value, null = replicate_test(composed.blocks(m).to(exact), oracle.blocks(m).to(exact),
+                                 generator, level)
+    reach = TargetTests(
+        composed=SamplingTest.of(*_swap(replicate_test(composed.blocks(m).to(exact),
+                                                       exact_blocks, generator, level))),
+        oracle=SamplingTest.of(*_swap(replicate_test(oracle.blocks(m).to(exact),
+                                                     exact_blocks, generator, level))))
+    reaches = reach.oracle.p_value > level
     view = _lens_view(family, lenses)
     section = SamplingSection(
-        holds=not calibration.rejects(value),
+        holds=not null.rejects(value),
         gaps=_per_lens(view, x, exact, generator),
         oracle_gaps=_per_lens(view, y, exact, generator),
         floor=_per_lens(view, exact2, exact, generator),
-        metric=f"{calibration.statistic} per lens, samples against exact draws",
+        metric=f"{null.statistic} per lens, samples against exact draws",
         method=(f"{sampler} ({describe(sampler)}), {_length(sampler, steps, composed)}, "
-                f"{samples} samples; composed run against an independent oracle run, "
-                f"Monte Carlo test at level {level:g}"),
-        test=SamplingTest.of(calibration, value),
+                f"{samples} samples in {len(options.sizes)} independent replicates; composed "
+                f"run against an independent oracle run, replicate permutation test at "
+                f"level {level:g}"),
+        test=SamplingTest.of(null, value),
         joint=JointDistances(composed=statistic(x, exact, generator),
                              oracle=statistic(y, exact, generator),
                              floor=statistic(exact2, exact, generator)),
+        reach=reach,
         sampler_reaches_target=reaches,
         calibrated=reaches,
         target=f"{law} at t = 0" if sampler == TEMPERED else f"N_t[{law}] at t = {T_MIN:g}",
@@ -289,36 +332,48 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
         tempered=(TemperedRuns(composed=composed.tempered, oracle=oracle.tempered)
                   if sampler == TEMPERED else None),
         note=None if reaches else UNCALIBRATED_NOTE.format(
-            length=_length(sampler, steps, oracle), samples=samples))
+            length=_length(sampler, steps, oracle), samples=samples,
+            p=reach.oracle.p_value, level=level))
     return section, Draws(composed=x, oracle=y, exact=exact)
+
+
+def _swap(test: tuple[float, Calibration]) -> tuple[Calibration, float]:
+    """``(value, calibration) -> (calibration, value)``, the order of ``SamplingTest.of``."""
+    return test[1], test[0]
 
 
 def path_following(family: Family, result: Distribution, options: SamplingOptions,
                    seed: int, composer: Compose = compose) -> dict[str, PathRepair]:
     """The path-following repairs' composed runs (scores of ``composer(p⃗^t)``) against
-    exact draws of ``N_{t_min}[result]`` (C13(a)), reported beside a tempered-SMC run: per sampler
-    ``holds`` (the calibrated test), the joint distance, the floor and the cost."""
+    exact draws of ``N_{t_min}[result]`` (C13(a)), reported beside a tempered-SMC run: per
+    sampler ``holds`` (the replicate permutation test against as many replicates of exact
+    draws), its statistic (the joint distance of the pooled replicates), the floor and the
+    cost."""
     generator = _seeded(seed, 3)
     aimed = aimed_law(result, PATH_REPAIRS[0], family.process)
-    calibration = calibrate(aimed.sample, options.samples, generator, options.level)
     exact, exact2 = (aimed.sample(options.samples, generator) for _ in range(2))
+    m = min(options.sizes)
+    exact_blocks = exact[:len(options.sizes) * m].reshape(-1, m, exact.shape[-1])
     floor = statistic(exact2, exact, generator)
     reference = reference_gaussian(family)
     out = {}
     for i, name in enumerate(PATH_REPAIRS):
         target = composed_target(family, composer, device=options.device)
-        run = _runner(name, family, options, reference)(target,
-                                                        _seeded(seed, 4 + i, options.device))
-        value = statistic(run.x.to(exact), exact, generator)
-        out[name] = PathRepair(holds=not calibration.rejects(value), joint=value, floor=floor,
-                               threshold=calibration.threshold, score_evals=run.score_evals,
-                               density_evals=run.density_evals)
+        run = _replicated(name, family, options, reference)(target, seed, 4 + i)
+        value, null = replicate_test(run.blocks(m).to(exact), exact_blocks, generator,
+                                     options.level)
+        out[name] = PathRepair(holds=not null.rejects(value), joint=value, floor=floor,
+                               threshold=null.threshold, p_value=null.p_value(value),
+                               score_evals=run.score_evals, density_evals=run.density_evals)
     return out
 
 
 def _length(sampler: str, steps: int, run: Run) -> str:
     if sampler == TEMPERED:
-        return f"{run.info['stages']} adaptive tempering stages"
+        stages = run.info["stages"]
+        low, high = min(stages), max(stages)
+        span = f"{low}" if low == high else f"{low}–{high}"
+        return f"{span} adaptive tempering stages per replicate"
     return f"{steps} steps"
 
 
@@ -370,12 +425,50 @@ def describe(sampler: str) -> str:
     return DESCRIPTIONS[sampler]
 
 
-Runner = Callable[[Target, torch.Generator], Run]
+Runner = Callable[[Target, torch.Generator, int, int], list[Run]]
+Replicated = Callable[[Target, int, int], Run]
+
+
+def _replicated(sampler: str, family: Family, options: SamplingOptions,
+                reference: smc.GaussianReference) -> Replicated:
+    """``(target, seed, stream) -> Run`` of ``options.samples`` points in
+    ``len(options.sizes)`` independent replicates (module docstring), all drawn from stream
+    ``stream`` of ``seed``: one run split into blocks for ``INDEPENDENT_PARTICLES``, else
+    one run per replicate (batched where the sampler allows: the runs draw disjoint random
+    numbers, so they are independent). A run of several replicates lists each one's
+    diagnostics (``acceptance`` averaged)."""
+    run, sizes = _runner(sampler, family, options, reference), options.sizes
+
+    def replicated(target: Target, seed: int, stream: int) -> Run:
+        generator = _seeded(seed, stream, options.device)
+        if sampler in INDEPENDENT_PARTICLES:
+            one = run(target, generator, options.samples, 1)[0]
+            return Run(one.x, one.score_evals, one.density_evals,
+                       {"replicates": len(sizes), **one.info}, one.tempered, sizes)
+        parts = [part for size, count in Counter(sizes).items()
+                 for part in run(target, generator, size, count)]
+        info: dict[str, Any] = {"replicates": len(sizes)}
+        for key in parts[0].info:
+            values = [p.info[key] for p in parts]
+            info[key] = _mean_of(values) if key == "acceptance" else values
+        tempered = (tuple(d for p in parts for d in p.tempered or ())
+                    if sampler == TEMPERED else None)
+        return Run(torch.cat([p.x for p in parts]), sum(p.score_evals for p in parts),
+                   sum(p.density_evals for p in parts), info, tempered, sizes)
+
+    return replicated
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _runner(sampler: str, family: Family, options: SamplingOptions,
             reference: smc.GaussianReference) -> Runner:
-    """``(target, generator) -> Run`` for the named sampler, float64 on ``options.device``.
+    """``(target, generator, N, R) -> R`` independent runs of ``N`` particles each for the
+    named sampler, float64 on ``options.device`` (path and tempered SMC batch the ``R``
+    runs: ``smc.path_smc_runs``, ``smc.tempered_smc_runs``; the others make them in turn).
 
     Path samplers run ``steps`` steps on a geometric time grid from ``T`` to ``T_MIN``, in
     chunks of ``CHUNK`` particles (work arrays stay ``CHUNK × n``, so ``N = 10⁶`` fits in a
@@ -386,28 +479,34 @@ def _runner(sampler: str, family: Family, options: SamplingOptions,
     With ``options.progress`` the path samplers print progress to stderr (the tempered
     SMC's few adaptive stages need none).
     """
-    process, n, device = family.process, options.samples, options.device
+    process, device = family.process, options.device
     times = geometric_times(process, options.steps, T_MIN)
 
     def progress(label: str, total: int) -> S.Callback | None:
         return S.progress(total, f"{sampler} {label}") if options.progress else None
 
-    def run(target: Target, generator: torch.Generator) -> Run:
+    def run(target: Target, generator: torch.Generator, n: int, runs: int) -> list[Run]:
         if sampler == TEMPERED:
-            out = smc.tempered_smc(target.score, reference.sample(n, generator, device=device),
-                                   log_prob=target.log_prob, reference=reference,
-                                   generator=generator, ess_fraction=TEMPERED_ESS)
-            return Run(out.x, out.score_evals, out.density_evals,
-                       {"stages": len(out.ess), "acceptance": _mean(out.acceptance)},
-                       out.diagnostics)
-        x_T = S.prior_sample(n, family.dim, process, generator, device=device)
+            x = reference.sample(n * runs, generator, device=device)
+            return [Run(out.x, out.score_evals, out.density_evals,
+                        {"stages": len(out.ess), "acceptance": _mean(out.acceptance)},
+                        (out.diagnostics,) if out.diagnostics is not None else None)
+                    for out in smc.tempered_smc_runs(
+                        target.score, x, log_prob=target.log_prob, reference=reference,
+                        runs=runs, generator=generator, ess_fraction=TEMPERED_ESS)]
         if sampler == "path-smc":
-            out = smc.path_smc(target.score, x_T, times, process, log_prob=target.log_prob,
-                               generator=generator, callback=progress("step", options.steps),
-                               equalize=True)
-            return Run(out.x, out.score_evals, out.density_evals,
-                       {"resamplings": out.resamplings, "final_ess": float(out.ess[-1]),
-                        "acceptance": _mean(out.acceptance)})
+            x_T = S.prior_sample(n * runs, family.dim, process, generator, device=device)
+            return [Run(out.x, out.score_evals, out.density_evals,
+                        {"resamplings": out.resamplings, "final_ess": float(out.ess[-1]),
+                         "acceptance": _mean(out.acceptance)})
+                    for out in smc.path_smc_runs(
+                        target.score, x_T, times, process, log_prob=target.log_prob,
+                        runs=runs, generator=generator,
+                        callback=progress("step", options.steps), equalize=True)]
+        return [single(target, generator, n) for _ in range(runs)]
+
+    def single(target: Target, generator: torch.Generator, n: int) -> Run:
+        x_T = S.prior_sample(n, family.dim, process, generator, device=device)
         parts = [_path_run(sampler, target, chunk, times, process, generator,
                            progress(f"chunk {i + 1}/{-(-n // CHUNK)}, step", options.steps))
                  for i, chunk in enumerate(x_T.split(CHUNK))]

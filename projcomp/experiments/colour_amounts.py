@@ -296,9 +296,10 @@ def section(doc: dict[str, Any], quick: bool) -> list[str]:
         "Per case and sampler (`numerics.sampling.section.sampling_section`): the composed run "
         "(scores `Σ_m e_m ∇log p_m^t`, what a user who adds scores gets), the oracle run "
         "(same sampler and steps on the exact `∇log N_t[C[p⃗]]`) and exact draws of "
-        f"`N_t[C[p⃗]]` at t = {st['t_min']:g}. *holds* is a Monte Carlo test of composed "
-        "against oracle: sliced Wasserstein-2 over 32 random directions, threshold the "
-        f"largest of {cases[0]['samplers']['ode']['null_runs']} exact-vs-exact null runs, "
+        f"`N_t[C[p⃗]]` at t = {st['t_min']:g}. *holds* is the replicate permutation test "
+        "of composed against oracle (10 independent replicates each): sliced Wasserstein-2 "
+        "over 32 random directions, threshold the largest of "
+        f"{cases[0]['samplers']['ode']['null_runs']} balanced relabelings of the replicates, "
         f"level {st['level_per_test']:g} per test. *Floor* is exact against exact. Mode "
         "masses are the shares of samples in dim+dim / dim+bright / bright+dim / "
         f"bright+bright (each amount split at {st['midpoint']:g}); the target is ¼ each.",
