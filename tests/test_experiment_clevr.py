@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,16 +178,13 @@ def test_closed_form_is_the_composition():
     assert clevr_lite.closed_form(clevr_lite.scene_family(scene, "cluttered", (0,))) is None
 
 
-def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
-    """``--models learned`` (issue 12) on the quick exact report: tiny networks (2 Adam
-    steps, trained into the checkpoint folder) add their rows to results.json beside the
-    exact rows, reusing those (the exact experiment is not rerun), with ``model`` and
-    ``attribution`` on every row; a later run starts again from the exact rows alone."""
+def _tiny_learned_report(quick, tmp_path, monkeypatch) -> Path:
+    """A copy of the quick exact report, with tiny networks (2 Adam steps) as the learned
+    architectures and few images for the score errors: ``-> the report's folder``."""
     import shutil
 
     from numerics.experiments import clevr_learned
     from numerics.models.training import Recipe
-    from projcomp.experiments import clevr_learned as report
 
     out = tmp_path / "clevr-lite"
     shutil.copytree(quick[0], out)
@@ -194,12 +192,24 @@ def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
     monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
         clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
         clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
+    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    return out
+
+
+def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
+    """``--models learned`` (issue 12) on the quick exact report: tiny networks (2 Adam
+    steps, trained into the checkpoint folder) add their rows to results.json beside the
+    exact rows, reusing those (the exact experiment is not rerun), with ``model`` and
+    ``attribution`` on every row; a later run starts again from the exact rows alone."""
+    from numerics.experiments import clevr_learned
+    from projcomp.experiments import clevr_learned as report
+
+    out = _tiny_learned_report(quick, tmp_path, monkeypatch)
 
     def rerun(*args, **kwargs):
         raise AssertionError("the exact rows should have been reused")
 
     monkeypatch.setattr(report.exact_report, "run", rerun)
-    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
     doc = report.run(out, quick=True, folder=tmp_path / "models", reuse_exact=True,
                      backgrounds=("empty",), ks=(2,))
     assert json.loads((out / "results.json").read_text()) == doc
@@ -232,19 +242,10 @@ def test_learned_rows_join_the_exact_report(quick, tmp_path, monkeypatch):
 def test_a_stopped_learned_run_leaves_a_partial_report(quick, tmp_path, monkeypatch):
     """The learned report is rewritten after each background: a run stopped in the second
     leaves results.json and both index files for the first, marked partial."""
-    import shutil
-
     from numerics.experiments import clevr_learned
-    from numerics.models.training import Recipe
     from projcomp.experiments import clevr_learned as report
 
-    out = tmp_path / "clevr-lite"
-    shutil.copytree(quick[0], out)
-    tiny = Recipe(steps=2, batch=8)
-    monkeypatch.setattr(clevr_learned, "QUICK_ARCHITECTURES", (
-        clevr_learned.Architecture("mlp", {"width": 8, "blocks": 1}, tiny),
-        clevr_learned.Architecture("cnn", {"width": 8, "blocks": 1}, tiny)))
-    monkeypatch.setattr(clevr_learned, "ERROR_IMAGES", 8)
+    out = _tiny_learned_report(quick, tmp_path, monkeypatch)
     learned_run = clevr_learned.run
 
     def stop_in_the_second(nets, config, exact_rows, backgrounds, ks, progress=None):
