@@ -41,12 +41,19 @@ test, on this machine:
    ``ε = 0`` is a further null point.
 4. *Every sampler's full verdict* (issue 11): ``sampling_section`` of each ``--sampler``
    (``ORDER``) on two null families where the composed and oracle laws coincide, 200
-   seeded runs each at N = 200 (10 replicates of 20) and 8 path steps; the verdict is the
+   seeded runs each at N = 200 (100 blocks of 2 for samplers with independent particles, 10
+   runs of 20 for the others) and 8 path steps; the verdict is the
    replicate permutation test (``numerics.sampling.calibration.replicate_test``), so a
    *fails* is a false alarm and an oracle that misses its target makes the run undecided.
 5. *The tempered SMC on the shear test set* (issue 11, first "done when"): 40 seeded
    sections per family of ``SHEAR_VARIANTS``; a run holds when the verdict holds and both
    runs pass their test against exact draws.
+6. *The replicate test's power* on part 3's perturbation (issue 11, "power kept"): one
+   trial = ``replicate_test`` of ``N = 2000`` draws of ``p_ε`` against ``N`` draws of
+   ``p``, each split into ``R`` blocks, with ``R`` the section's two designs
+   (``INDEPENDENT_REPLICATES`` blocks for samplers with independent particles,
+   ``REPLICATES`` runs for the others), at ``check``'s level 1e-2 and the claims' 1e-3.
+   ``ε = 0`` is a null point of each design.
 
 Statistics behind each number:
 
@@ -97,10 +104,13 @@ from numerics.claims.named_families import fc_family, fc_orthogonal, shear_famil
 from numerics.claims.sampled import SHEAR_VARIANTS, Setup, setup, shear_variant
 from numerics.laws import Distribution, GaussianMixture
 from numerics.sampling.calibration import (
+    REPLICATE_STATISTIC,
     REPLICATES,
     STATISTIC,
     calibrate,
     null_runs_for,
+    replicate_blocks,
+    replicate_test,
     statistic,
 )
 from numerics.sampling.options import (
@@ -112,6 +122,7 @@ from numerics.sampling.options import (
 )
 from numerics.sampling.section import (
     CHECK_LEVEL,
+    INDEPENDENT_REPLICATES,
     SamplingOptions,
     sampling_section,
 )
@@ -119,7 +130,8 @@ from numerics.tolerances import FALSE_ALARM_BUDGET
 from projcomp.campaigns import SchedulerError, mapper_for
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("calibrated_test", "sampling_verdict", "power", "every_sampler", "tempered_holds")
+PARTS = ("calibrated_test", "sampling_verdict", "power", "every_sampler", "tempered_holds",
+         "replicate_power")
 CONFIDENCE = 0.95
 BINS = 10
 POWER_TARGET = 0.9
@@ -148,15 +160,16 @@ class Plan:
     sampler_steps: int
     holds_runs: int
     holds_samples: int
+    replicate_power_trials: int = 200
 
 
-# Part 4 at N = 200 (10 replicates of 20) and 8 path steps, part 5 at N = 200: the
+# Part 4 at N = 200 (100 or 10 replicates) and 8 path steps, part 5 at N = 200: the
 # permutation tests are exact at any N and step count, and these sizes keep parts 4 and 5
 # near 40 minutes of one core (about 1–2 s per section).
 FULL = Plan(400, DEFAULT_SAMPLES, 1000, 100, ((DEFAULT_STEPS, 200), (4, 200)),
             200, DEFAULT_SAMPLES, 200, 200, 8, 40, 200)
 QUICK = Plan(20, DEFAULT_SAMPLES, 10, 100, ((DEFAULT_STEPS, 3), (4, 3)), 10, DEFAULT_SAMPLES,
-             3, 200, 8, 2, 200)
+             3, 200, 8, 2, 200, replicate_power_trials=5)
 
 
 # statistics ---------------------------------------------------------------------------
@@ -282,7 +295,7 @@ VARIANTS: dict[str, Callable[[], Any]] = {
 FAMILIES_FOR = {**{name: ("fc_family", "fc_orthogonal") for name in PATH_SAMPLERS},
                 TEMPERED: ("shear_mixture", "shear_narrow")}
 # Part 4's test (rows made with another test are never merged with its rows).
-DESIGN = "replicate permutation"
+DESIGN = f"replicate permutation, {REPLICATE_STATISTIC}"
 # Part 4 runs the tempered SMC first: it is the sampler the issue is about.
 ORDER = (TEMPERED, *PATH_SAMPLERS)
 
@@ -380,7 +393,8 @@ def every_sampler(plan: Plan, mapper: Mapper = serial_map,
             fails = sum(o.calibrated and not o.holds for o in got)
             rows.append({
                 "sampler": sampler, "family": family, "samples": plan.sampler_samples,
-                "design": DESIGN, "replicates": REPLICATES,
+                "design": DESIGN,
+                "replicates": len(SamplingOptions(plan.sampler_samples, sampler=sampler).sizes),
                 "steps": plan.sampler_steps if sampler != TEMPERED else None,
                 "false_alarms": false_alarms(fails, runs, CHECK_LEVEL),
                 "rejected": rate(sum(not o.holds for o in got), runs),
@@ -482,6 +496,40 @@ def power(plan: Plan) -> dict[str, Any]:
             "seconds": time.perf_counter() - start}
 
 
+# 6. the replicate test's power --------------------------------------------------------
+REPLICATE_LEVELS = (CHECK_LEVEL, FALSE_ALARM_BUDGET)
+
+
+def replicate_power(plan: Plan) -> dict[str, Any]:
+    """Part 6: the rejection rate of ``replicate_test`` on ``p_ε`` against ``p`` per level,
+    design (replicates per run) and ``ε``; trials draw disjoint stretches of one
+    generator."""
+    p = four_modes(0.0)
+    laws: list[Distribution] = [four_modes(eps) for eps in EPSILONS]
+    generator = torch.Generator().manual_seed(SEED + 2)
+    n, trials = plan.power_samples, plan.replicate_power_trials
+    rows = []
+    for level in REPLICATE_LEVELS:
+        for replicates in (INDEPENDENT_REPLICATES, REPLICATES):
+            start = time.perf_counter()
+            rejections = [0] * len(EPSILONS)
+            for _ in range(trials):
+                for i, law in enumerate(laws):
+                    value, null = replicate_test(
+                        replicate_blocks(law.sample(n, generator), replicates),
+                        replicate_blocks(p.sample(n, generator), replicates), generator, level)
+                    rejections[i] += null.rejects(value)
+            curve = [{"epsilon": eps, **rate(rejections[i], trials)}
+                     for i, eps in enumerate(EPSILONS)]
+            rows.append({"level": level, "replicates": replicates, "trials": trials,
+                         "curve": curve,
+                         "null_point": false_alarms(rejections[0], trials, level),
+                         "power_0.9_at": crossing(list(EPSILONS[1:]),
+                                                  [r["rate"] for r in curve[1:]]),
+                         "seconds": time.perf_counter() - start})
+    return {"samples": n, "statistic": REPLICATE_STATISTIC, "rows": rows}
+
+
 # report -------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
@@ -573,6 +621,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", reach, ""]
     lines += _every_sampler_table(report.get("every_sampler", []))
     lines += _tempered_holds_table(report.get("tempered_holds", []))
+    lines += _replicate_power_table(report.get("replicate_power"), pw)
     lines += ["## Reading", ""]
     measured = [(f"Calibrated test, level {r['declared_level']:g}", r, r["samples"])
                 for r in report["calibrated_test"]]
@@ -619,8 +668,9 @@ def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
     first = rows[0]
     steps = next((r["steps"] for r in rows if r["steps"] is not None), "no")
     lines = ["## 4. Every sampler's full verdict on null families", "",
-             f"`sampling_section` of each `--sampler` at {first['samples']} samples in "
-             f"{first['replicates']} independent replicates ({steps} steps for the path "
+             f"`sampling_section` of each `--sampler` at {first['samples']} samples in R "
+             f"independent replicates (column R: blocks of one run for samplers with "
+             f"independent particles, separate runs for the others; {steps} steps for the path "
              f"samplers; the tempered SMC's stages are adaptive), level {CHECK_LEVEL:g}, "
              "seeds 1..runs, path-following repairs left out. The verdict is the replicate "
              "permutation test of the composed run's replicates against the oracle run's "
@@ -633,13 +683,14 @@ def _every_sampler_table(rows: list[dict[str, Any]]) -> list[str]:
              "`holds == False` whatever the calibration; *composed missed*: the composed run "
              "failed its test against exact draws. χ² columns: ten-bin uniformity of the "
              "verdict's p-values and of the oracle's reach-test p-values.", "",
-             "| sampler | family | runs | fails (false alarms) | rate | 95% CI | level vs CI "
-             "| P(X ≥ k) | χ² verdict | rejected | undecided | composed missed | χ² oracle "
+             "| sampler | family | R | runs | fails (false alarms) | rate | 95% CI | level vs "
+             "CI | P(X ≥ k) | χ² verdict | rejected | undecided | composed missed | χ² oracle "
              "reach | mean value / null median | stages | sweeps | s per run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fa = r["false_alarms"]
-        lines.append(f"| {r['sampler']} | {r['family']} | {fa['trials']} | {fa['count']} | "
+        lines.append(f"| {r['sampler']} | {r['family']} | {r['replicates']} | {fa['trials']} | "
+                     f"{fa['count']} | "
                      f"{fa['rate']:.4f} | {_interval(fa)} | {fa['level_vs_ci95']} | "
                      f"{fa['p_rate_exceeds_level']:.3f} | "
                      f"{r['p_value_uniformity']['chi2_p_value']:.3f} | "
@@ -673,6 +724,33 @@ def _tempered_holds_table(rows: list[dict[str, Any]]) -> list[str]:
                      f"{r['composed_missed']['count']} | {r['mean_stages']:.1f} | "
                      f"{r['mean_sweeps']:.0f} | {r['seconds_per_run']:.1f} |")
     return [*lines, ""]
+
+
+def _replicate_power_table(part: dict[str, Any] | None, iid: dict[str, Any]) -> list[str]:
+    """Part 6's table, with part 3's power (the iid-calibrated test) beside it."""
+    if not part:
+        return []
+    rows = part["rows"]
+    head = " | ".join(f"level {r['level']:g}, R = {r['replicates']}" for r in rows)
+    lines = ["## 6. Power of the replicate permutation test (the sampling verdict's test)",
+             "", f"Part 3's perturbation at N = {part['samples']}: `replicate_test` of p_ε "
+             "against p, each split into R blocks (R = "
+             f"{INDEPENDENT_REPLICATES}: the section's design for samplers with independent "
+             f"particles; R = {REPLICATES}: independent runs of the others), "
+             f"{rows[0]['trials']} trials per cell; statistic: {part['statistic']}. The last "
+             f"column is part 3's test (exact-draw calibration, {STATISTIC}, level "
+             f"{iid['level']:g}, {iid['trials']} trials) on the same perturbation. The "
+             "ε = 0 row is a null point (false alarms).", "",
+             f"| ε | {head} | part 3 |", "|---|" + "---|" * (len(rows) + 1)]
+    for i, eps in enumerate(EPSILONS):
+        cells = " | ".join(f"{r['curve'][i]['rate']:.3f}" for r in rows)
+        lines.append(f"| {eps:g} | {cells} | {iid['curve'][i]['rate']:.3f} |")
+    reach = "; ".join(
+        f"level {r['level']:g}, R = {r['replicates']}: "
+        + ("not reached" if r["power_0.9_at"]["grid"] is None
+           else f"ε ≈ {r['power_0.9_at']['interpolated']:.3f}")
+        + f" ({r['seconds']:.0f} s)" for r in rows)
+    return [*lines, "", f"Power 0.9 first reached at: {reach}.", ""]
 
 
 def _sampler_error(v: dict[str, Any], exact: dict[str, Any]) -> str:
@@ -763,7 +841,8 @@ def run(args: argparse.Namespace, mapper: Mapper) -> None:
              "every_sampler": lambda p: _merged(previous.get("every_sampler", []),
                                                 every_sampler(p, mapper, tuple(args.samplers),
                                                               tuple(args.families))),
-             "tempered_holds": lambda p: tempered_holds(p, mapper)}
+             "tempered_holds": lambda p: tempered_holds(p, mapper),
+             "replicate_power": replicate_power}
     for key in args.parts:
         report[key] = parts[key](plan)
         print(f"{key}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)

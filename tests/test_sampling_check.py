@@ -16,8 +16,11 @@ import torch
 from numerics.claims.named_families import fc_family, shear_family
 from numerics.claims.sampled import setup
 from numerics.laws.unnormalized import NonNormalizable
+from numerics.sampling.calibration import REPLICATES
 from numerics.sampling.options import SAMPLERS
 from numerics.sampling.section import (
+    INDEPENDENT_PARTICLES,
+    INDEPENDENT_REPLICATES,
     SamplingOptions,
     composed_target,
     exact_target,
@@ -78,8 +81,13 @@ def test_options_are_validated() -> None:
         SamplingOptions(samples=1)
     with pytest.raises(ValueError, match="replicates >= 2"):
         SamplingOptions(replicates=1)
-    assert SamplingOptions(samples=23).sizes == (3, 3, 3, 2, 2, 2, 2, 2, 2, 2)
-    assert SamplingOptions(samples=3).sizes == (1, 1, 1)
+    assert SamplingOptions(samples=23, sampler="smc").sizes == (3, 3, 3, 2, 2, 2, 2, 2, 2, 2)
+    assert SamplingOptions(samples=3, sampler="smc").sizes == (1, 1, 1)
+    assert SamplingOptions(samples=250, sampler="ode").sizes == (3,) * 50 + (2,) * 50
+    assert SamplingOptions(samples=23, replicates=4).sizes == (6, 6, 6, 5)
+    independent = SamplingOptions(samples=2000)
+    assert independent.sizes_for("pc-mala") == (20,) * INDEPENDENT_REPLICATES
+    assert independent.sizes_for("pc-langevin") == (200,) * REPLICATES
     assert set(SAMPLERS) >= {"ode", "sde", "ancestral", "pc-mala", "pc-hmc", "path-smc", "smc"}
 
 
@@ -98,8 +106,9 @@ def test_every_sampler_returns_the_section_contract(sampler: str) -> None:
     needs_density = sampler in ("pc-mala", "pc-hmc", "path-smc", "smc")
     assert (cost.density_evals > 0) is needs_density
     assert section.test.null_runs == 9 and section.test.level == 0.1
-    assert section.test.replicates == section.reach.oracle.replicates == 10
-    assert section.composed_info["replicates"] == 10
+    replicates = INDEPENDENT_REPLICATES if sampler in INDEPENDENT_PARTICLES else REPLICATES
+    assert section.test.replicates == section.reach.oracle.replicates == replicates
+    assert section.composed_info["replicates"] == replicates
     assert section.sampler_reaches_target == (section.reach.oracle.p_value > 0.1)
 
 

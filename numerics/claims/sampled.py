@@ -29,13 +29,12 @@ from numerics.claims.named_families import mode_masses, shear_family
 from numerics.laws import Distribution
 from numerics.laws.family import Family
 from numerics.records import to_json
-from numerics.sampling.calibration import Calibration, calibrate, statistic
+from numerics.sampling.calibration import statistic
 from numerics.sampling.options import DEFAULT_STEPS, TEMPERED
 from numerics.sampling.section import (
     PATH_REPAIRS,
     Compose,
     SamplingOptions,
-    aimed_law,
     sampling_section,
     sampling_section_with_draws,
 )
@@ -68,16 +67,12 @@ def setup(family: Family) -> Setup:
     return Setup(work, compose_at(work), compose_at, lenses)
 
 
-def calibration_for(s: Setup, sampler: str, samples: int, level: float,
-                    seed: int) -> Calibration:
-    """Null runs for the law ``sampler`` aims at (exact draws against exact draws)."""
-    aimed = aimed_law(s.result, sampler, s.family.process)
-    return calibrate(aimed.sample, samples, torch.Generator().manual_seed(seed), level)
-
-
 @dataclass(frozen=True)
 class Sweep:
-    """One family, one sampler, several step counts (C3, C7)."""
+    """One family, one sampler, several step counts (C3, C7): per step count the
+    replicate test's statistic of the composed run against the oracle run, and both
+    runs' joint distances to exact draws; the test's threshold and verdict at the largest
+    step count (the one C3's limit is about)."""
 
     name: str
     sampler: str
@@ -85,15 +80,10 @@ class Sweep:
     composed_vs_oracle: list[float]
     threshold: float
     level: float
+    indistinguishable: bool
     composed_vs_exact: list[float]
     oracle_vs_exact: list[float]
     floor: float
-
-    @property
-    def indistinguishable(self) -> bool:
-        """The composed run passes the calibrated test against the oracle run at the
-        largest step count (the one C3's limit is about)."""
-        return self.composed_vs_oracle[-1] <= self.threshold
 
     @property
     def falls(self) -> bool:
@@ -102,21 +92,20 @@ class Sweep:
         return self.composed_vs_exact[-1] < self.composed_vs_exact[0]
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "indistinguishable": self.indistinguishable,
-                "falls": self.falls}
+        return {**asdict(self), "falls": self.falls}
 
 
 def step_sweep(family: Family, *, sampler: str = "ode", steps=SWEEP_STEPS,
                samples: int = SAMPLES, level: float = FALSE_ALARM_BUDGET, seed: int = 0) -> Sweep:
-    """Composed and oracle runs of ``sampler`` at each step count (C3, C7), one calibration
-    at level ``level`` for the test at the largest step count."""
+    """Composed and oracle runs of ``sampler`` at each step count (C3, C7); the verdict is
+    the replicate permutation test at level ``level`` at the largest step count."""
     s = setup(family)
-    cal = calibration_for(s, sampler, samples, level, seed)
     sections = [sampling_section(s.family, s.result, s.lenses,
-                                 SamplingOptions(samples, n, sampler, level=level),
-                                 seed=seed, calibration=cal) for n in steps]
+                                 SamplingOptions(samples, n, sampler, level=level), seed=seed)
+                for n in steps]
+    last = sections[-1]
     return Sweep(family.name, sampler, list(steps),
-                 [x.test.value for x in sections], cal.threshold, level,
+                 [x.test.value for x in sections], last.test.threshold, level, last.holds,
                  [x.joint.composed for x in sections],
                  [x.joint.oracle for x in sections], sections[-1].joint.floor)
 
@@ -141,27 +130,26 @@ BASELINE = "sde"
 REPAIR = TEMPERED
 
 
-def shear_run(family: Family, sampler: str, calibration: Calibration, *,
-              steps: int = DEFAULT_STEPS, seed: int = 0) -> dict[str, Any]:
+def shear_run(family: Family, sampler: str, *, samples: int = SAMPLES,
+              level: float = FALSE_ALARM_BUDGET, steps: int = DEFAULT_STEPS,
+              seed: int = 0) -> dict[str, Any]:
     """The composed run of ``sampler`` against its oracle and exact draws, with the mode
-    masses of both runs and their costs (C9, C13); ``calibration`` is for the law the
-    sampler aims at (:func:`calibration_for`) and sets the sample size and level.
-    ``composed_reaches_target`` is the section's replicate permutation test of the composed
-    run against exact draws (``section.reach``: exact for dependent SMC output too);
-    ``threshold`` is the exact-vs-exact one, for comparing distances.
-    ``"features"`` holds the composed run in feature coordinates ``(N, 2)`` (a tensor,
-    for figures)."""
+    masses of both runs and their costs (C9, C13). ``composed_rejected`` is the section's
+    replicate permutation test of composed against oracle at ``level`` (``threshold`` its
+    largest relabeled value); ``composed_reaches_target`` the same test of the composed
+    run against exact draws (``section.reach``). ``"features"`` holds the composed run in
+    feature coordinates ``(N, 2)`` (a tensor, for figures)."""
     s = setup(family)
-    options = SamplingOptions(calibration.n, steps, sampler, level=calibration.level)
+    options = SamplingOptions(samples, steps, sampler, level=level, repairs=False)
     section, draws = sampling_section_with_draws(s.family, s.result, s.lenses, options,
-                                                 seed=seed, calibration=calibration)
+                                                 seed=seed)
     exact_vs = statistic(draws.composed, draws.exact, torch.Generator().manual_seed(seed))
-    return {"sampler": sampler, "steps": steps, "samples": calibration.n,
-            "level": calibration.level, "threshold": calibration.threshold,
+    return {"sampler": sampler, "steps": steps, "samples": samples,
+            "level": level, "threshold": section.test.threshold,
             "composed_vs_oracle": section.test.value,
             "composed_rejected": not section.holds,
             "composed_vs_exact": exact_vs,
-            "composed_reaches_target": section.reach.composed.p_value > calibration.level,
+            "composed_reaches_target": section.reach.composed.p_value > level,
             "oracle_vs_exact": section.joint.oracle,
             "oracle_reaches_target": section.sampler_reaches_target,
             "floor": section.joint.floor,
@@ -181,9 +169,9 @@ def plain_failures(family: Family, *, samples: int = SAMPLES, level: float = FAL
                    seed: int = 0) -> list[dict[str, Any]]:
     """C9: each plain sampler's composed run on the shear family. A false failure of the
     claim is an oracle run wrongly rejected, so ``level`` is split over the samplers."""
-    cal = calibration_for(setup(family), PLAIN_SAMPLERS[0], samples,
-                          level / len(PLAIN_SAMPLERS), seed)
-    return [shear_run(family, sampler, cal, seed=seed) for sampler in PLAIN_SAMPLERS]
+    split = 1.0 / (len(PLAIN_SAMPLERS) * round(1.0 / level))
+    return [shear_run(family, sampler, samples=samples, level=split, seed=seed)
+            for sampler in PLAIN_SAMPLERS]
 
 
 def repairs(family: Family, *, samples: int = SAMPLES, level: float = FALSE_ALARM_BUDGET,
@@ -192,13 +180,9 @@ def repairs(family: Family, *, samples: int = SAMPLES, level: float = FALSE_ALAR
     on the shear family. For each, the share of the plain sampler's gap it closes,
     ``(D_plain − D) / (D_plain − D_floor)`` with ``D`` the joint distance to exact draws,
     and its cost. A false failure is the tempered SMC wrongly rejected (one test at
-    ``level``); the path-following runs' rejections use the same threshold."""
-    s = setup(family)
-    path_cal = calibration_for(s, BASELINE, samples, level, seed)
-    runs = {name: shear_run(family, name, path_cal, seed=seed)
-            for name in (BASELINE, *PATH_REPAIRS)}
-    runs[REPAIR] = shear_run(family, REPAIR, calibration_for(s, REPAIR, samples, level, seed),
-                             seed=seed)
+    ``level``); the path-following runs take the same test at the same level."""
+    runs = {name: shear_run(family, name, samples=samples, level=level, seed=seed)
+            for name in (BASELINE, *PATH_REPAIRS, REPAIR)}
     base = runs[BASELINE]
     for run in runs.values():
         span = base["composed_vs_exact"] - run["floor"]

@@ -35,7 +35,7 @@ import torch
 from numerics.checks.judge import check_family
 from numerics.checks.report import CheckReport
 from numerics.claims.named_families import in_features
-from numerics.claims.sampled import Setup, calibration_for, setup
+from numerics.claims.sampled import Setup, setup
 from numerics.laws import BlockProduct, Distribution, GaussianMixture
 from numerics.laws.family import Family
 from numerics.sampling.section import T_MIN, SamplingOptions, sampling_section_with_draws
@@ -184,20 +184,19 @@ def path(s: Setup, case: Case, times: list[float]) -> dict[str, Any]:
 def sampled(s: Setup, case: Case, samples: int, level: float,
             seed: int) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """Each sampler's composed run against its oracle run and exact draws (C3, C7–C9): the
-    calibrated test at ``level`` (one calibration for both samplers: both aim at
-    ``N_{t_min}[C[p⃗]]``) and the mode masses. Returns the plain results per sampler and
-    the RGB points ``(N, 3)`` for the figures: ``"exact"`` (draws of ``C[p⃗]``) and each
-    sampler's composed run."""
-    calibration = calibration_for(s, SAMPLERS[0], samples, level, seed)
+    section's replicate permutation test at ``level`` and the mode masses. Returns the
+    plain results per sampler and the RGB points ``(N, 3)`` for the figures: ``"exact"``
+    (draws of ``C[p⃗]``) and each sampler's composed run."""
     results, points = {}, {"exact": s.result.sample(samples, torch.Generator().manual_seed(seed))}
     for sampler in SAMPLERS:
         options = SamplingOptions(samples, STEPS, sampler, level=level)
         section, draws = sampling_section_with_draws(s.family, s.result, s.lenses, options,
-                                                     seed=seed, calibration=calibration)
+                                                     seed=seed)
         test, joint = section.test, section.joint
         results[sampler] = {
             "holds": section.holds, "statistic": test.value, "threshold": test.threshold,
             "p_value": test.p_value, "level": level, "null_runs": test.null_runs,
+            "replicates": test.replicates, "test_statistic": test.statistic,
             "composed_vs_exact": joint.composed, "oracle_vs_exact": joint.oracle,
             "floor": joint.floor, "oracle_reaches_target": section.sampler_reaches_target,
             "mode_masses": mode_masses(amounts(case, draws.composed)),

@@ -271,11 +271,8 @@ def sampled(partner: str, family: Family, result: BlockProduct, blocks: list[lis
     """The sampled outcome of yellow + ``partner`` (``family``, ``result = C[p⃗]``, the
     members' blocks), ``n`` samples per run, each test at ``level``; and the composed run
     ``(n, 3)`` for the figures."""
-    aimed = result.noised(T_MIN, family.process)
     options = SamplingOptions(n, STEPS, SAMPLER, level=level)
-    section, draws = sampling_section_with_draws(
-        family, result, blocks, options, seed=seed,
-        calibration=scaled_calibration(aimed, n, level, seed))
+    section, draws = sampling_section_with_draws(family, result, blocks, options, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     lenses = []
     for name, member, block in zip((BASE, partner), family.conditionals, blocks, strict=True):

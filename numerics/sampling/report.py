@@ -98,15 +98,14 @@ class JointDistances:
 
 @dataclass(frozen=True, kw_only=True)
 class PathRepair:
-    """A path-following repair (C13(a)) beside a tempered-SMC run: its composed run's
-    joint distance to exact draws of ``N_{t_min}[C[p⃗]]``, the exact-vs-exact ``floor``,
-    ``holds`` (the replicate permutation test against exact draws passes: ``joint ≤
-    threshold``, the largest relabeled value), its ``p_value``, and its cost."""
+    """A path-following repair (C13(a)) beside a tempered-SMC run: ``holds`` (its composed
+    run passes the replicate permutation test against exact draws of ``N_{t_min}[C[p⃗]]``)
+    with the test's ``p_value``; the run's joint distance to exact draws and the
+    exact-vs-exact ``floor`` (``JointDistances``' statistic); and its cost."""
 
     holds: bool
     joint: float
     floor: float
-    threshold: float
     p_value: float
     score_evals: int
     density_evals: int

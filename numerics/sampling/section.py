@@ -11,10 +11,11 @@ Three sample sets of size ``N``, all independent:
 - exact draws of the law the sampler aims at: ``N_{t_min}[C[p⃗]]`` for the path samplers
   (they stop at ``t_min > 0``), ``C[p⃗]`` for the tempered SMC at ``t = 0``.
 
-Each run comes as ``R = options.replicates`` independent replicates of ``N/R`` points:
-for samplers whose particles never interact (``INDEPENDENT_PARTICLES``) the ``R`` blocks
-of one run of ``N`` particles, for the others (a population-averaged step, resampling)
-``R`` runs with generators of their own.
+Each run comes as ``R`` independent replicates of ``N/R`` points: for samplers whose
+particles never interact (``INDEPENDENT_PARTICLES``) the ``R = INDEPENDENT_REPLICATES``
+blocks of one run of ``N`` particles, for the others (a population-averaged step,
+resampling) ``R = REPLICATES`` runs with generators of their own
+(``SamplingOptions.sizes_for``).
 
 The verdict is a replicate permutation test of *composed against oracle*
 (``numerics.sampling.calibration.replicate_test``): under C2 (and C7/C8) the composed and
@@ -59,12 +60,7 @@ from numerics.laws.processes import ForwardProcess
 from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling import samplers as S
 from numerics.sampling import smc
-from numerics.sampling.calibration import (
-    REPLICATES,
-    Calibration,
-    replicate_test,
-    statistic,
-)
+from numerics.sampling.calibration import REPLICATES, Calibration, replicate_test, statistic
 from numerics.sampling.options import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -108,6 +104,10 @@ UNCALIBRATED_NOTE = ("not calibrated — raise steps/particles: the oracle run i
 # independent replicates. pc-langevin's step is averaged over the population, and path and
 # tempered SMC resample, so their replicates are separate runs.
 INDEPENDENT_PARTICLES = ("ode", "sde", "ancestral", "pc-mala", "pc-hmc")
+# Their replicates per run: 2 × 100 blocks split finely enough that no relabeling keeps most
+# of a discrepancy together (``numerics.sampling.calibration``), and the per-replicate bin
+# counts stay small (200 × 32 × 128 values).
+INDEPENDENT_REPLICATES = 100
 # Tempered SMC: each stage's β cut where the ESS of the incremental weights is 0.9 N.
 # Measured on the shear family (N = 2000, 20 seeds): at 0.5 the mode masses spread 1.3–1.7×
 # the binomial sd and 7–13 % of runs exceed the exact-vs-exact threshold; at 0.9 they
@@ -123,8 +123,8 @@ class SamplingOptions:
     each run's progress to stderr (``check`` turns it on when stderr is a terminal).
     ``repairs`` runs the path-following repairs beside a tempered-SMC section
     (``path_following``; the calibration benchmark turns it off). ``replicates`` is the
-    number ``R`` of independent replicates per run for the permutation tests (module
-    docstring; fewer when ``samples < R``)."""
+    number ``R`` of independent replicates per run for the permutation tests; ``None``
+    chooses by sampler (module docstring; fewer when ``samples < R``)."""
 
     samples: int = DEFAULT_SAMPLES
     steps: int = DEFAULT_STEPS
@@ -133,7 +133,7 @@ class SamplingOptions:
     level: float = CHECK_LEVEL
     progress: bool = False
     repairs: bool = True
-    replicates: int = REPLICATES
+    replicates: int | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -142,14 +142,22 @@ class SamplingOptions:
         if self.samples < 2 or self.steps < 1:
             raise ValueError(f"need samples >= 2 and steps >= 1, got samples={self.samples}, "
                              f"steps={self.steps}")
-        if self.replicates < 2:
+        if self.replicates is not None and self.replicates < 2:
             raise ValueError(f"need replicates >= 2, got {self.replicates}")
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """The replicates' sizes: ``min(replicates, samples)`` parts of ``samples`` that
-        differ by at most one."""
-        r = min(self.replicates, self.samples)
+        """The replicates' sizes for ``sampler``: :meth:`sizes_for`."""
+        return self.sizes_for(self.sampler)
+
+    def sizes_for(self, sampler: str) -> tuple[int, ...]:
+        """The replicates' sizes of a ``sampler`` run: ``min(R, samples)`` parts of
+        ``samples`` that differ by at most one, ``R`` = ``replicates`` or, when that is
+        ``None``, ``INDEPENDENT_REPLICATES`` for ``INDEPENDENT_PARTICLES`` and
+        ``REPLICATES`` for the others."""
+        count = self.replicates or (INDEPENDENT_REPLICATES if sampler in INDEPENDENT_PARTICLES
+                                    else REPLICATES)
+        r = min(count, self.samples)
         return tuple(self.samples // r + (i < self.samples % r) for i in range(r))
 
 
@@ -253,41 +261,34 @@ def aimed_law(result: Distribution, sampler: str, process: ForwardProcess) -> Di
 
 
 def sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                     seed: int = 0, calibration: Calibration | None = None, *,
-                     composer: Compose = compose, law: str = "C[p]") -> SamplingSection:
+                     seed: int = 0, *, composer: Compose = compose,
+                     law: str = "C[p]") -> SamplingSection:
     """The ``sampling`` section of ``check`` (module docstring) for a normalizable
     ``result = C[p⃗]`` with exact samples and noisy scores. Up to ``SINGLE_THREAD_ROWS``
-    samples torch runs on one thread (``numerics.threads``). ``calibration`` (exact-vs-exact
-    null runs, which callers make for their own comparisons) is checked against the sample
-    size and level; the section's tests are replicate permutation tests and need none.
+    samples torch runs on one thread (``numerics.threads``).
 
     Any other composition ``op`` aims the section at its law: ``result = op[p⃗]`` (exact
     draws and noising path, ``numerics.composition.composed_law``), ``composer`` maps
     ``p⃗^t ↦ op[p⃗^t]`` (the composed run's scores) and ``law`` names it in the report."""
-    return sampling_section_with_draws(family, result, lenses, options, seed, calibration,
+    return sampling_section_with_draws(family, result, lenses, options, seed,
                                        composer=composer, law=law)[0]
 
 
 def sampling_section_with_draws(family: Family, result: Distribution, lenses,
-                                options: SamplingOptions, seed: int = 0,
-                                calibration: Calibration | None = None, *,
+                                options: SamplingOptions, seed: int = 0, *,
                                 composer: Compose = compose, law: str = "C[p]"
                                 ) -> tuple[SamplingSection, Draws]:
     """:func:`sampling_section` and its three sample sets ``(N, n)``: the composed run,
     the oracle run and exact draws of the aimed law."""
     threads = single_threaded() if options.samples <= SINGLE_THREAD_ROWS else nullcontext()
     with threads:
-        return _sampling_section(family, result, lenses, options, seed, calibration,
-                                 composer, law)
+        return _sampling_section(family, result, lenses, options, seed, composer, law)
 
 
 def _sampling_section(family: Family, result: Distribution, lenses, options: SamplingOptions,
-                      seed: int, calibration: Calibration | None, composer: Compose = compose,
-                      law: str = "C[p]") -> tuple[SamplingSection, Draws]:
+                      seed: int, composer: Compose, law: str) -> tuple[SamplingSection, Draws]:
     samples, steps, sampler = options.samples, options.steps, options.sampler
     device, level = options.device, options.level
-    if calibration is not None and (calibration.n, calibration.level) != (samples, level):
-        raise ValueError("the calibration was made for another sample size or level")
     generator = _seeded(seed, 0)
     aimed = aimed_law(result, sampler, family.process)
     run = _replicated(sampler, family, options, reference_gaussian(family))
@@ -296,7 +297,7 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
     exact, exact2 = (aimed.sample(samples, generator) for _ in range(2))
     x, y = composed.x.to(exact), oracle.x.to(exact)
     m = min(options.sizes)
-    exact_blocks = exact[:len(options.sizes) * m].reshape(-1, m, exact.shape[-1])
+    exact_blocks = _blocks(exact, options.sizes)
     value, null = replicate_test(composed.blocks(m).to(exact), oracle.blocks(m).to(exact),
                                  generator, level)
     reach = TargetTests(
@@ -347,25 +348,32 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
     """The path-following repairs' composed runs (scores of ``composer(p⃗^t)``) against
     exact draws of ``N_{t_min}[result]`` (C13(a)), reported beside a tempered-SMC run: per
     sampler ``holds`` (the replicate permutation test against as many replicates of exact
-    draws), its statistic (the joint distance of the pooled replicates), the floor and the
-    cost."""
+    draws) and its p-value, the joint distance of the pooled run to exact draws beside the
+    floor (``statistic``), and the cost."""
     generator = _seeded(seed, 3)
     aimed = aimed_law(result, PATH_REPAIRS[0], family.process)
     exact, exact2 = (aimed.sample(options.samples, generator) for _ in range(2))
-    m = min(options.sizes)
-    exact_blocks = exact[:len(options.sizes) * m].reshape(-1, m, exact.shape[-1])
     floor = statistic(exact2, exact, generator)
     reference = reference_gaussian(family)
     out = {}
     for i, name in enumerate(PATH_REPAIRS):
         target = composed_target(family, composer, device=options.device)
         run = _replicated(name, family, options, reference)(target, seed, 4 + i)
-        value, null = replicate_test(run.blocks(m).to(exact), exact_blocks, generator,
-                                     options.level)
-        out[name] = PathRepair(holds=not null.rejects(value), joint=value, floor=floor,
-                               threshold=null.threshold, p_value=null.p_value(value),
+        sizes = options.sizes_for(name)
+        value, null = replicate_test(run.blocks(min(sizes)).to(exact), _blocks(exact, sizes),
+                                     generator, options.level)
+        out[name] = PathRepair(holds=not null.rejects(value),
+                               joint=statistic(run.x.to(exact), exact, generator),
+                               floor=floor, p_value=null.p_value(value),
                                score_evals=run.score_evals, density_evals=run.density_evals)
     return out
+
+
+def _blocks(x: Tensor, sizes: tuple[int, ...]) -> Tensor:
+    """``(R, m, n)``: ``R = len(sizes)`` consecutive blocks of ``m = min(sizes)`` rows of
+    ``x (N, n)`` (exact draws split like a run of those replicate sizes)."""
+    m = min(sizes)
+    return x[:len(sizes) * m].reshape(len(sizes), m, x.shape[-1])
 
 
 def _length(sampler: str, steps: int, run: Run) -> str:
@@ -437,7 +445,7 @@ def _replicated(sampler: str, family: Family, options: SamplingOptions,
     one run per replicate (batched where the sampler allows: the runs draw disjoint random
     numbers, so they are independent). A run of several replicates lists each one's
     diagnostics (``acceptance`` averaged)."""
-    run, sizes = _runner(sampler, family, options, reference), options.sizes
+    run, sizes = _runner(sampler, family, options, reference), options.sizes_for(sampler)
 
     def replicated(target: Target, seed: int, stream: int) -> Run:
         generator = _seeded(seed, stream, options.device)

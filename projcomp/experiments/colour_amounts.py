@@ -244,6 +244,7 @@ def _path_note(case: dict[str, Any]) -> str:
 def section(doc: dict[str, Any], quick: bool) -> list[str]:
     """This part's section of ``index.md`` (``doc``: what :func:`document` returned)."""
     st, cases = doc["settings"], doc["cases"]
+    ode = cases[0]["samplers"]["ode"]
     ortho = [c for c in cases if c["orthogonal"]]
     other = [c for c in cases if not c["orthogonal"]]
     process = ", ".join(f"{k} = {v:g}" for k, v in st["process"].items() if k != "type")
@@ -297,9 +298,9 @@ def section(doc: dict[str, Any], quick: bool) -> list[str]:
         "(scores `Σ_m e_m ∇log p_m^t`, what a user who adds scores gets), the oracle run "
         "(same sampler and steps on the exact `∇log N_t[C[p⃗]]`) and exact draws of "
         f"`N_t[C[p⃗]]` at t = {st['t_min']:g}. *holds* is the replicate permutation test "
-        "of composed against oracle (10 independent replicates each): sliced Wasserstein-2 "
-        "over 32 random directions, threshold the largest of "
-        f"{cases[0]['samplers']['ode']['null_runs']} balanced relabelings of the replicates, "
+        f"of composed against oracle ({ode['replicates']} independent replicates each): "
+        f"{ode['test_statistic']}, threshold the largest of {ode['null_runs']} balanced "
+        "relabelings of the replicates, "
         f"level {st['level_per_test']:g} per test. *Floor* is exact against exact. Mode "
         "masses are the shares of samples in dim+dim / dim+bright / bright+dim / "
         f"bright+bright (each amount split at {st['midpoint']:g}); the target is ¼ each.",
