@@ -95,9 +95,9 @@ def run_child(argv: list[str]) -> tuple[float, float, str, float]:
 
 
 def end_to_end(spec: Path, repeats: int = REPEATS, limits: tuple[str, ...] = ()) -> dict:
-    """``projcomp check SPEC --json --samples 0`` in a fresh process: best wall time,
-    largest peak RSS, verdict."""
-    argv = [sys.executable, "-m", "projcomp.cli", "check", str(spec), "--json",
+    """``projcomp check SPEC --json --samples 0`` in a fresh process (the installed console
+    command, beside this interpreter): best wall time, largest peak RSS, verdict."""
+    argv = [str(Path(sys.executable).with_name("projcomp")), "check", str(spec), "--json",
             "--samples", "0", *limits]
     runs = [run_child(argv) for _ in range(repeats)]
     return {"seconds": min(r[0] for r in runs), "cpu_seconds": min(r[3] for r in runs),

@@ -434,5 +434,28 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def run() -> NoReturn:
+    """The ``projcomp`` console command: :func:`main`, then a prompt exit. Every output is
+    written (reports atomically) and flushed first, so the interpreter's teardown — mostly
+    unloading torch, 0.45–0.9 s measured on this 2-core machine, a fifth of a ``check
+    --samples 0`` — would only keep the shell waiting; ``os._exit`` skips it. A command
+    stopped by an exception gets the usual exit (``main`` turns every expected one into a
+    status)."""
+    try:
+        status = main()
+    except SystemExit as stop:  # argparse: --help, usage errors
+        if stop.code is None or isinstance(stop.code, int):
+            status = stop.code or 0
+        else:
+            print(stop.code, file=sys.stderr)
+            status = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (e.g. `| head`)
+        status = status or 1
+    os._exit(status)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -400,17 +400,36 @@ def test_malformed_spec_gives_one_line_and_exit_2(case: str, tmp_path: Path) -> 
     assert_one_line_error(*run_main(["check", str(path), "--json"]), mentions)
 
 
+# The installed console command (``projcomp.cli.run``), beside this interpreter.
+CONSOLE = str(Path(sys.executable).with_name("projcomp"))
+
+
 @pytest.mark.parametrize("case", ["NaN", "missing file"])
 def test_console_command_prints_no_traceback(case: str, tmp_path: Path) -> None:
     """The real entry point, in a fresh interpreter: nothing but the one line reaches the
     user (PROJCOMP_DEBUG, which re-raises internal errors, is unset)."""
     path = write_case(tmp_path, case)
     env = {k: v for k, v in os.environ.items() if k != "PROJCOMP_DEBUG"}
-    proc = subprocess.run([sys.executable, "-m", "projcomp.cli", "check", str(path), "--json"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-                          check=False)
+    proc = subprocess.run([CONSOLE, "check", str(path), "--json"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120, check=False)
     assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, MALFORMED[case][1])
     assert proc.stderr.startswith("projcomp: error: ")
+
+
+def test_console_command_flushes_everything_before_its_prompt_exit() -> None:
+    """``run`` skips the interpreter's teardown (``os._exit``) only after flushing: the
+    whole report arrives, and ``--help`` and usage errors keep their statuses."""
+    proc = subprocess.run([CONSOLE, "check", str(EXAMPLES / "fc.json"), "--json",
+                           "--samples", "0"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert json.loads(proc.stdout)["verdict"] == "works"
+    shown = subprocess.run([CONSOLE, "--help"], capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: projcomp")
+    wrong = subprocess.run([CONSOLE, "check"], capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert wrong.returncode == 2 and "required: family" in wrong.stderr
 
 
 # issue 16: the members regressions, --timeout, --limit, internal errors -------------------

@@ -145,7 +145,9 @@ def _compose_mixtures(mixes: Sequence[GaussianMixture], exps: Sequence[float]) -
     For one choice ``j_m`` of component per member: ``Λ = Σ_m e_m Σ_{m,j}⁻¹``,
     ``η = Σ_m e_m Σ_{m,j}⁻¹ μ_{m,j}``; the product is ``exp(c − ½ xᵀΛx + ηᵀx)`` with mass
     ``c + (n/2) log 2π − ½ log det Λ + ½ ηᵀΛ⁻¹η`` and shape ``N(Λ⁻¹η, Λ⁻¹)``.
-    ``Z < ∞`` iff every ``Λ`` is positive definite.
+    ``Z < ∞`` iff every ``Λ`` is positive definite. The members' precisions come from
+    their Cholesky factors, and ``Λ⁻¹`` and ``log det Λ`` from the factor that certifies
+    ``Λ`` (:func:`_inverse_and_log_det`): no LU inverse or determinant on the way.
     """
     total = math.prod(m.num_components for m in mixes)
     if total > MAX_COMPONENTS:
@@ -155,7 +157,7 @@ def _compose_mixtures(mixes: Sequence[GaussianMixture], exps: Sequence[float]) -
     log2pi = math.log(2 * math.pi)
     nat = []
     for m, e in zip(mixes, exps, strict=True):
-        prec = torch.linalg.inv(m.covs)
+        prec = torch.cholesky_inverse(m.scale_tril)
         prec = 0.5 * (prec + prec.transpose(-1, -2))
         h = (prec @ m.means[..., None])[..., 0]
         quad = (m.means * h).sum(-1)
@@ -166,11 +168,9 @@ def _compose_mixtures(mixes: Sequence[GaussianMixture], exps: Sequence[float]) -
         lam = sum(nat[i][0][j] for i, j in enumerate(combo))
         eta = sum(nat[i][1][j] for i, j in enumerate(combo))
         c = sum(nat[i][2][j] for i, j in enumerate(combo))
-        _require_positive_definite(lam, combo)
-        cov = torch.linalg.inv(lam)
+        cov, log_det_lam = _inverse_and_log_det(lam, combo)
         cov = 0.5 * (cov + cov.T)
         mean = cov @ eta
-        log_det_lam = torch.linalg.slogdet(lam)[1]
         weights.append(c + 0.5 * (n * log2pi - log_det_lam + eta @ mean))
         means.append(mean)
         covs.append(cov)
@@ -179,31 +179,27 @@ def _compose_mixtures(mixes: Sequence[GaussianMixture], exps: Sequence[float]) -
                            dtype=mixes[0].dtype, device=mixes[0].device, validate=False)
 
 
-def _require_positive_definite(lam: torch.Tensor, combo: tuple[int, ...]) -> None:
-    """Raise ``NonNormalizable`` unless the smallest eigenvalue of ``Λ`` exceeds ``PD_RTOL``
-    times the largest in magnitude. A Cholesky factor ``L`` that exists and certifies
-    ``λ_min ≥ 1/tr(Λ⁻¹) ≥ 2·PD_RTOL·tr(Λ) ≥ 2·PD_RTOL·λ_max`` (``tr(Λ⁻¹) = ‖L⁻¹‖²_F``)
-    decides it without an eigendecomposition (a third of the work): the symmetric
-    eigensolver's error, ``~n·1e-16·λ_max`` ≤ 1e-12·λ_max for ``n ≤ 1e4``, is far inside
-    the factor-2 margin, so the eigenvalue test below would pass too. Anything else takes
-    that test."""
-    if _certified_positive_definite(lam):
-        return
+def _inverse_and_log_det(lam: torch.Tensor, combo: tuple[int, ...]
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Λ⁻¹, log det Λ)``, after raising ``NonNormalizable`` unless the smallest eigenvalue
+    of ``Λ`` exceeds ``PD_RTOL`` times the largest in magnitude. A Cholesky factor ``L``
+    that exists and certifies ``λ_min ≥ 1/tr(Λ⁻¹) ≥ 2·PD_RTOL·tr(Λ) ≥ 2·PD_RTOL·λ_max``
+    (``tr(Λ⁻¹) = ‖L⁻¹‖²_F``) decides it without an eigendecomposition, and gives both
+    results: ``Λ⁻¹ = L⁻ᵀ L⁻¹``, ``log det Λ = 2 Σ_i log L_ii``. The symmetric eigensolver's
+    error, ``~n·1e-16·λ_max`` ≤ 1e-12·λ_max for ``n ≤ 1e4``, is far inside the factor-2
+    margin, so the eigenvalue test would pass too. Anything else takes that test, then an
+    LU inverse and determinant."""
+    chol, info = torch.linalg.cholesky_ex(lam)
+    if int(info) == 0:
+        eye = torch.eye(lam.shape[-1], dtype=lam.dtype, device=lam.device)
+        inv_tril = torch.linalg.solve_triangular(chol, eye, upper=False)
+        trace_inv = float(inv_tril.square().sum())
+        trace = float(torch.diagonal(lam).sum())
+        if math.isfinite(trace_inv) and trace_inv * trace * 2.0 * PD_RTOL <= 1.0:
+            return inv_tril.T @ inv_tril, 2.0 * torch.log(torch.diagonal(chol)).sum()
     eig = torch.linalg.eigvalsh(lam)
     if float(eig[0]) <= PD_RTOL * float(eig.abs().max()):
         raise NonNormalizable(
             f"combined precision Σ e_m Λ_m (components {list(combo)}) is not positive "
             f"definite: smallest eigenvalue {float(eig[0]):.4g}")
-
-
-
-
-def _certified_positive_definite(lam: torch.Tensor) -> bool:
-    """The Cholesky certificate of ``_require_positive_definite``; False decides nothing."""
-    chol, info = torch.linalg.cholesky_ex(lam)
-    if int(info) != 0:
-        return False
-    eye = torch.eye(lam.shape[-1], dtype=lam.dtype, device=lam.device)
-    trace_inv = float(torch.linalg.solve_triangular(chol, eye, upper=False).square().sum())
-    trace = float(torch.diagonal(lam).sum())
-    return math.isfinite(trace_inv) and trace_inv * trace * 2.0 * PD_RTOL <= 1.0
+    return torch.linalg.inv(lam), torch.linalg.slogdet(lam)[1]
