@@ -73,8 +73,8 @@ than two for these shapes); rates do not depend on it, timings do, and they are 
 
 Run: ``python benchmarks/bench_calibration.py`` writes ``benchmarks/results/calibration.json``
 and ``calibration.md`` (atomically; parts 1–3 took 23 minutes on a busy 2-core machine,
-parts 4 and 5 about 55 minutes at ``nice 10`` beside other jobs — about 35 minutes of one
-core). ``--parts`` and ``--samplers`` rerun a part or some of part 4's rows (the others
+parts 2, 4, 5 and 6 together 39 minutes at ``nice 10`` beside other jobs, 13 of them part
+6). ``--parts`` and ``--samplers`` rerun a part or some of part 4's rows (the others
 are kept); ``--scheduler local:N`` or an address runs the null runs of parts 4 and 5 as Dask
 tasks (``projcomp.campaigns.mapper_for``). ``--quick`` runs a few trials of each part and
 writes both files to a fresh temporary folder, printed at the end, leaving the results
@@ -562,7 +562,9 @@ def markdown(report: dict[str, Any]) -> str:
              f"{m['load_average_at_start'][0]:.2f}. Total {report['seconds'] / 60:.1f} min"
              f"{' (quick run)' if report['quick'] else ''}.", *_copied(report),
              *(["", f"Note: {report['note']}."] if "note" in report else []), "",
-             f"Statistic: {STATISTIC}. Intervals are exact Clopper–Pearson 95%; "
+             f"Statistics: parts 1 and 3 (thresholds from exact draws), {STATISTIC}; parts "
+             f"2, 4, 5 and 6 (the sampling verdict's replicate permutation test), "
+             f"{REPLICATE_STATISTIC}. Intervals are exact Clopper–Pearson 95%; "
              "`P(X ≥ k)` is the one-sided binomial p-value of the count at the declared "
              "level; `χ²` is the p-value of the ten-bin uniformity test of the Monte Carlo "
              "p-values (method in `benchmarks/bench_calibration.py`).", "",
