@@ -15,12 +15,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def _as_opened(tmp: str) -> None:
+    """Give the temporary file the mode ``open()`` would have given the report (``0o666``
+    less the umask): ``mkstemp`` makes it private, and the rename keeps that."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        _as_opened(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -42,6 +51,7 @@ def save_figure(path: Path, figure: plt.Figure) -> None:
     os.close(fd)
     try:
         figure.savefig(tmp, dpi=110, bbox_inches="tight")
+        _as_opened(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
