@@ -23,7 +23,7 @@ verify: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: setup
 	$(PY) -m pip install -q -e ".[dev,bench]"
