@@ -83,7 +83,14 @@ def test_options_are_validated() -> None:
         SamplingOptions(replicates=1)
     assert SamplingOptions(samples=23, sampler="smc").sizes == (3, 3, 3, 2, 2, 2, 2, 2, 2, 2)
     assert SamplingOptions(samples=3, sampler="smc").sizes == (1, 1, 1)
-    assert SamplingOptions(samples=250, sampler="ode").sizes == (3,) * 50 + (2,) * 50
+    # independent particles: blocks of ⌈N/100⌉, so at most a block's worth goes unused
+    assert SamplingOptions(samples=250, sampler="ode").sizes == (4,) + (3,) * 82
+    assert SamplingOptions(samples=299, sampler="sde").sizes == (4,) * 2 + (3,) * 97
+    assert SamplingOptions(samples=60, sampler="ode").sizes == (1,) * 60
+    for n in (2, 99, 101, 199, 2050, 12345):
+        sizes = SamplingOptions(samples=n, sampler="ode").sizes
+        assert sum(sizes) == n and len(sizes) <= INDEPENDENT_REPLICATES
+        assert n - len(sizes) * min(sizes) < -(-n // INDEPENDENT_REPLICATES), n
     assert SamplingOptions(samples=23, replicates=4).sizes == (6, 6, 6, 5)
     independent = SamplingOptions(samples=2000)
     assert independent.sizes_for("pc-mala") == (20,) * INDEPENDENT_REPLICATES

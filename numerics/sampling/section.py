@@ -151,13 +151,19 @@ class SamplingOptions:
         return self.sizes_for(self.sampler)
 
     def sizes_for(self, sampler: str) -> tuple[int, ...]:
-        """The replicates' sizes of a ``sampler`` run: ``min(R, samples)`` parts of
-        ``samples`` that differ by at most one, ``R`` = ``replicates`` or, when that is
-        ``None``, ``INDEPENDENT_REPLICATES`` for ``INDEPENDENT_PARTICLES`` and
-        ``REPLICATES`` for the others."""
-        count = self.replicates or (INDEPENDENT_REPLICATES if sampler in INDEPENDENT_PARTICLES
-                                    else REPLICATES)
-        r = min(count, self.samples)
+        """The replicates' sizes of a ``sampler`` run: ``r`` parts of ``samples`` that
+        differ by at most one. ``r = min(replicates, samples)`` when ``replicates`` is
+        given, else ``REPLICATES`` runs for the samplers whose replicates are runs, and for
+        ``INDEPENDENT_PARTICLES`` as many blocks of ``b = ⌈samples /
+        INDEPENDENT_REPLICATES⌉`` as fit: the tests use ``min(sizes)`` points per replicate,
+        so at most ``b − 1`` points of the run go unused (``r = min(100, samples)`` would
+        leave a third of 299 samples out)."""
+        if self.replicates is not None:
+            r = min(self.replicates, self.samples)
+        elif sampler in INDEPENDENT_PARTICLES:
+            r = self.samples // -(-self.samples // INDEPENDENT_REPLICATES)
+        else:
+            r = min(REPLICATES, self.samples)
         return tuple(self.samples // r + (i < self.samples % r) for i in range(r))
 
 
