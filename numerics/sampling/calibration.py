@@ -214,10 +214,11 @@ def replicate_test(x: Tensor, y: Tensor, generator: torch.Generator,
 
 def binned_counts(projected: Tensor) -> Tensor:
     """Per-replicate bin counts of projections ``(G, m, P)`` (``G`` replicates, ``P``
-    directions) at ``K = min(BINS, G m)`` pooled quantiles ``e_0 < ... < e_{K-1}`` per
+    directions) at ``K = min(BINS, G m)`` pooled quantiles ``e_0 ≤ ... ≤ e_{K-1}`` per
     direction ``-> (G, P, K)``: bin ``k`` holds the points in ``[e_k, e_{k+1})``, ``e_0``
-    is the pooled minimum. Edges are read off the sorted pooled values, so they do not
-    depend on which replicate holds which point."""
+    is the pooled minimum (tied edges, e.g. from resampled duplicates, leave empty bins
+    between them). Edges are read off the sorted pooled values, so they do not depend on
+    which replicate holds which point."""
     g, m, p = projected.shape
     pooled = projected.permute(2, 0, 1).reshape(p, g * m).contiguous()
     k = min(BINS, g * m)
