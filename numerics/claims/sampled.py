@@ -169,7 +169,7 @@ def plain_failures(family: Family, *, samples: int = SAMPLES, level: float = FAL
                    seed: int = 0) -> list[dict[str, Any]]:
     """C9: each plain sampler's composed run on the shear family. A false failure of the
     claim is an oracle run wrongly rejected, so ``level`` is split over the samplers."""
-    split = 1.0 / (len(PLAIN_SAMPLERS) * round(1.0 / level))
+    split = 1.0 / (len(PLAIN_SAMPLERS) * round(1.0 / level))  # Bonferroni, still 1/integer
     return [shear_run(family, sampler, samples=samples, level=split, seed=seed)
             for sampler in PLAIN_SAMPLERS]
 

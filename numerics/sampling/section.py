@@ -11,8 +11,8 @@ Three sample sets of size ``N``, all independent:
 - exact draws of the law the sampler aims at: ``N_{t_min}[C[p⃗]]`` for the path samplers
   (they stop at ``t_min > 0``), ``C[p⃗]`` for the tempered SMC at ``t = 0``.
 
-Each run comes as ``R`` independent replicates of ``N/R`` points: for samplers whose
-particles never interact (``INDEPENDENT_PARTICLES``) the ``R = INDEPENDENT_REPLICATES``
+Each run comes as ``R`` independent replicates of about ``N/R`` points: for samplers whose
+particles never interact (``INDEPENDENT_PARTICLES``) up to ``INDEPENDENT_REPLICATES``
 blocks of one run of ``N`` particles, for the others (a population-averaged step,
 resampling) ``R = REPLICATES`` runs with generators of their own
 (``SamplingOptions.sizes_for``).
