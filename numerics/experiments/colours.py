@@ -37,14 +37,15 @@ coordinate axes, C7), and the correlation equals the heuristic's cosine (C10).
 
 **Sampling.** Per pair, the probability-flow ODE on the composed scores (the composed run)
 beside the same sampler on the exact scores of ``N_t[C[p⃗]]`` (the oracle run), through
-``numerics.sampling.section``: the calibrated test of composed against oracle says whether
-sampling reaches ``C[p⃗]``; per member ``i`` a calibrated test of the composed run's
+``numerics.sampling.section``: its replicate permutation test of composed against oracle
+says whether sampling reaches ``C[p⃗]``; per member ``i`` a calibrated test of the composed run's
 channels ``M_i`` against exact draws of ``p_i`` on ``M_i`` says whether the samples show
 the member's own law there (projective in samples). The pair composes in samples when all
 three hold. Every law here is ``N(μ, s² I)`` at the samplers' last time, with one ``s``
-for all: the sliced Wasserstein statistic is translation invariant, scales with ``s`` and
-its random directions are rotation invariant, so the null law of each test is ``s`` times
-that of ``N(0, I_d)``, one calibration per dimension ``d`` (:func:`scaled_calibration`).
+for all: the lens tests' sliced Wasserstein statistic is translation invariant, scales with
+``s`` and its random directions are rotation invariant, so the null law of each lens test
+is ``s`` times that of ``N(0, I_d)``, one calibration per dimension ``d``
+(:func:`scaled_calibration`).
 """
 
 from __future__ import annotations

@@ -257,7 +257,9 @@ def fig5_section(fig5: dict[str, Any], quick: bool) -> list[str]:
         "L2, closed form); *noise-commutation max gap* — `D(C[p⃗^t], N_t[C[p⃗]])` over "
         f"{st['noise_times']} geometric times; *heuristic cos* — Lemma 8.1's cosine of the "
         "mean differences in RGB; the sampled columns give each calibrated test's "
-        "statistic / threshold (sliced Wasserstein-2). *Composes (sampled)*: the composed run "
+        "statistic / threshold (composed vs oracle: the sampling section's replicate "
+        "permutation test, sliced Cramér–von Mises; the lens tests: sliced "
+        "Wasserstein-2). *Composes (sampled)*: the composed run "
         "is indistinguishable from the oracle run on `N_t[C[p⃗]]` **and** shows yellow's "
         "B law on B and the partner's law on its own channels.", "",
         "Beside each composed run, the oracle run (the same sampler on the exact scores of "
@@ -318,11 +320,12 @@ def fig5_section(fig5: dict[str, Any], quick: bool) -> list[str]:
         f"{round(1 / fig5['level'])}: the project's false-failure budget {st['budget']:g} "
         f"split over the {fig5['tests']} tests whose false rejection would change a reported "
         "outcome (each pair's composed-vs-oracle test, and both lens tests of each pair "
-        "predicted to compose). All laws at the samplers' last time are `N(μ, s² I)` with "
-        "one `s`; the sliced Wasserstein statistic scales with `s` and is translation and "
-        "(with random directions) rotation invariant, so one calibration of "
-        f"{round(1 / fig5['level']) - 1} null runs per dimension (1, 2, 3) on `N(0, I)`, "
-        "scaled by `s`, serves every test.",
+        "predicted to compose). The composed-vs-oracle tests are the sampling section's "
+        "replicate permutation tests, exact by construction. All laws at the samplers' last "
+        "time are `N(μ, s² I)` with one `s`; the lens tests' sliced Wasserstein statistic "
+        "scales with `s` and is translation and (with random directions) rotation "
+        f"invariant, so one calibration of {round(1 / fig5['level']) - 1} null runs per "
+        "dimension (1, 2, 3) on `N(0, I)`, scaled by `s`, serves every lens test.",
         f"- Seed {st['seed']}; every number is reproducible.", ""]
 
 
