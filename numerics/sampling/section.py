@@ -60,7 +60,13 @@ from numerics.laws.processes import ForwardProcess
 from numerics.laws.unnormalized import NonNormalizable
 from numerics.sampling import samplers as S
 from numerics.sampling import smc
-from numerics.sampling.calibration import REPLICATES, Calibration, replicate_test, statistic
+from numerics.sampling.calibration import (
+    REPLICATES,
+    Calibration,
+    replicate_blocks,
+    replicate_test,
+    statistic,
+)
 from numerics.sampling.options import (
     DEFAULT_SAMPLER,
     DEFAULT_SAMPLES,
@@ -303,14 +309,14 @@ def _sampling_section(family: Family, result: Distribution, lenses, options: Sam
     exact, exact2 = (aimed.sample(samples, generator) for _ in range(2))
     x, y = composed.x.to(exact), oracle.x.to(exact)
     m = min(options.sizes)
-    exact_blocks = _blocks(exact, options.sizes)
-    value, null = replicate_test(composed.blocks(m).to(exact), oracle.blocks(m).to(exact),
-                                 generator, level)
+    composed_blocks, oracle_blocks = composed.blocks(m).to(exact), oracle.blocks(m).to(exact)
+    exact_blocks = replicate_blocks(exact, len(options.sizes))
+    value, null = replicate_test(composed_blocks, oracle_blocks, generator, level)
     reach = TargetTests(
-        composed=SamplingTest.of(*_swap(replicate_test(composed.blocks(m).to(exact),
-                                                       exact_blocks, generator, level))),
-        oracle=SamplingTest.of(*_swap(replicate_test(oracle.blocks(m).to(exact),
-                                                     exact_blocks, generator, level))))
+        composed=SamplingTest.of(*_swap(replicate_test(composed_blocks, exact_blocks,
+                                                       generator, level))),
+        oracle=SamplingTest.of(*_swap(replicate_test(oracle_blocks, exact_blocks,
+                                                     generator, level))))
     reaches = reach.oracle.p_value > level
     view = _lens_view(family, lenses)
     section = SamplingSection(
@@ -366,20 +372,15 @@ def path_following(family: Family, result: Distribution, options: SamplingOption
         target = composed_target(family, composer, device=options.device)
         run = _replicated(name, family, options, reference)(target, seed, 4 + i)
         sizes = options.sizes_for(name)
-        value, null = replicate_test(run.blocks(min(sizes)).to(exact), _blocks(exact, sizes),
-                                     generator, options.level)
+        value, null = replicate_test(run.blocks(min(sizes)).to(exact),
+                                     replicate_blocks(exact, len(sizes)), generator,
+                                     options.level)
         out[name] = PathRepair(holds=not null.rejects(value),
                                joint=statistic(run.x.to(exact), exact, generator),
                                floor=floor, p_value=null.p_value(value),
                                score_evals=run.score_evals, density_evals=run.density_evals)
     return out
 
-
-def _blocks(x: Tensor, sizes: tuple[int, ...]) -> Tensor:
-    """``(R, m, n)``: ``R = len(sizes)`` consecutive blocks of ``m = min(sizes)`` rows of
-    ``x (N, n)`` (exact draws split like a run of those replicate sizes)."""
-    m = min(sizes)
-    return x[:len(sizes) * m].reshape(len(sizes), m, x.shape[-1])
 
 
 def _length(sampler: str, steps: int, run: Run) -> str:
