@@ -127,6 +127,7 @@ from numerics.sampling.section import (
     sampling_section,
 )
 from numerics.tolerances import FALSE_ALARM_BUDGET
+from projcomp.atomic import write_text
 from projcomp.campaigns import SchedulerError, mapper_for
 
 RESULTS = Path(__file__).parent / "results"
@@ -784,14 +785,6 @@ def _power_reading(pw: dict[str, Any]) -> str:
             "points are hard for any two-sample test at this N.")
 
 
-def write_atomically(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                     delete=False, encoding="utf-8") as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)  # mkstemp makes the file private; results are for everyone
-    os.replace(tmp.name, path)
-
-
 def main(argv: list[str] | None = None, mapper: Mapper = serial_map) -> None:
     """Run the benchmark; ``mapper`` runs the null runs of parts 4 and 5
     (``numerics.campaigns``: the serial map here; ``--scheduler`` picks a Dask map through
@@ -849,9 +842,9 @@ def run(args: argparse.Namespace, mapper: Mapper) -> None:
         report[key] = parts[key](plan)
         print(f"{key}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     report["seconds"] = time.perf_counter() - start
-    write_atomically(out / "calibration.json", json.dumps(report, indent=2) + "\n")
+    write_text(out / "calibration.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    write_atomically(out / "calibration.md", text)
+    write_text(out / "calibration.md", text)
     print(text)
     print(f"written to {out}")
 

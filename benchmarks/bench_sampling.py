@@ -73,6 +73,7 @@ from numerics.laws.processes import ForwardProcess
 from numerics.sampling.sample_metrics import random_directions, sliced_wasserstein2
 from numerics.sampling.samplers import dpm_solver_2m, prior_sample
 from numerics.sampling.times import karras_times, two_phase_times
+from projcomp.atomic import write_text
 from projcomp.campaigns import SchedulerError, mapper_for, parse_scheduler
 
 RESULTS = Path(__file__).parent / "results"
@@ -390,12 +391,6 @@ def first_at_floor(runs: list[Run], method: str) -> Run | None:
     return min(ok, key=lambda r: r.seconds) if ok else None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def markdown(report: dict) -> str:
     m, acc, costs = report["machine"], report["accuracy"], report["score_costs"]
     lines = [
@@ -532,9 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.score_only:
         report = score_report(family, device, n, info)
         args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out / "score.json", json.dumps(report, indent=2) + "\n")
+        write_text(args.out / "score.json", json.dumps(report, indent=2) + "\n")
         text = score_markdown(report)
-        write_atomic(args.out / "score.md", text)
+        write_text(args.out / "score.md", text)
         print(text)
         return
 
@@ -604,9 +599,9 @@ def main(argv: list[str] | None = None) -> None:
                     "speedups": speedups},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "sampling.json", json.dumps(report, indent=2) + "\n")
+    write_text(args.out / "sampling.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    write_atomic(args.out / "sampling.md", text)
+    write_text(args.out / "sampling.md", text)
     print(text)
 
 
