@@ -40,10 +40,10 @@ from bench_sampling import (
     block_flops,
     machine,
     ours_sample,
-    write_atomic,
 )
 
 from numerics.composition.compose import compose
+from projcomp.atomic import write_text
 
 RESULTS = Path(__file__).parent / "results"
 PEAK_SIZE, PEAK_REPEATS = 8192, 10
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_gpu: a timing came out non-finite; nothing written", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "gpu.json", json.dumps(report, indent=2) + "\n")
+    write_text(args.out / "gpu.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    write_atomic(args.out / "gpu.md", text)
+    write_text(args.out / "gpu.md", text)
     print(text)
     return 0
 
