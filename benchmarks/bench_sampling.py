@@ -69,6 +69,7 @@ import torch
 from numerics.composition.compose import compose, weighted_exponents
 from numerics.laws import BlockProduct, GaussianMixture
 from numerics.laws.family import Family
+from numerics.laws.fused import fused_available
 from numerics.laws.processes import ForwardProcess
 from numerics.sampling.sample_metrics import random_directions, sliced_wasserstein2
 from numerics.sampling.samplers import dpm_solver_2m, prior_sample
@@ -374,7 +375,8 @@ def machine(device: torch.device) -> dict[str, object]:
     info: dict[str, object] = {
         "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "torch": torch.__version__,
-        "device": str(device), "load_average_start": list(os.getloadavg())}
+        "device": str(device), "load_average_start": list(os.getloadavg()),
+        "fused_kernel": fused_available()}
     try:
         import diffusers
         info["diffusers"] = diffusers.__version__
@@ -391,6 +393,14 @@ def first_at_floor(runs: list[Run], method: str) -> Run | None:
     return min(ok, key=lambda r: r.seconds) if ok else None
 
 
+def kernel_line(m: dict) -> str:
+    """Which path the benchmark's mixture scores took (numerics.laws.fused)."""
+    if m.get("fused_kernel"):
+        return ("Mixture scores of this size run in the fused numba kernel "
+                "(`numerics/laws/fused.py`).")
+    return "numba is not installed: mixture scores run on the torch path."
+
+
 def markdown(report: dict) -> str:
     m, acc, costs = report["machine"], report["accuracy"], report["score_costs"]
     lines = [
@@ -400,6 +410,7 @@ def markdown(report: dict) -> str:
         + (f" ({m['device_name']})" if "device_name" in m else "")
         + f"; load average at start {m['load_average_start'][0]:.2f}, at end "
           f"{m['load_average_end'][0]:.2f} (other processes share the cores).", "",
+        kernel_line(m), "",
         f"Family: FC, n = {DIM}, {CONDITIONALS} conditionals, 4-D blocks of "
         f"{COMPONENTS}-component mixtures (see the script's docstring); N = {report['n']} "
         f"samples; each row averages several runs (prior draws), listed under 'per run'.",
@@ -471,6 +482,7 @@ def score_markdown(report: dict) -> str:
         f"Machine: {m['cpu']}, {m['torch_threads']} torch threads, torch {m['torch']}, device "
         f"`{m['device']}`; load average at start {m['load_average_start'][0]:.2f}, at end "
         f"{m['load_average_end'][0]:.2f} (other processes share the cores).", "",
+        kernel_line(m), "",
         f"- composed score (the benchmark family at t = 0.3, float32, N = {report['n']}): "
         f"{costs['composed'] * 1e3:.1f} ms per call (best of {SCORE_REPEATS}); the "
         f"target's own noisy score {costs['target'] * 1e3:.1f} ms; the naive sum "

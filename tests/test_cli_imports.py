@@ -16,10 +16,12 @@ import pytest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 # Modules `check --samples 0` never runs: the samplers and the sampling section, SMC,
-# plotting and sympy (the symbolic proofs; torch imports it for autograd given explicit
-# output gradients, which the locality estimate avoids).
+# plotting, sympy (the symbolic proofs; torch imports it for autograd given explicit
+# output gradients, which the locality estimate avoids) and numba (the fused score kernel,
+# for scores of FUSED_ELEMENTS or more, a sampler's).
 NOT_FOR_CHECK = ("numerics.sampling.samplers", "numerics.sampling.smc",
-                 "numerics.sampling.section", "matplotlib", "sympy")
+                 "numerics.sampling.section", "matplotlib", "sympy", "numba",
+                 "numerics.laws.fused_kernel")
 # Needed only by some families or inputs: scipy's optimizer (the numerical tail-exponent
 # search of a composition whose tail is not Gaussian, e.g. bayes.json) and the reference JSON Schema
 # validator (it names the field of an invalid spec).

@@ -1,9 +1,13 @@
-"""The mixture score's hot path (numerics/laws/mixture.py: chunked, in place) against an
-independent float64 reference, ``−Σ_k r_k Σ_k⁻¹ (x − μ_k)`` with ``r`` the softmax of
-``torch.distributions`` log-densities, on varied mixtures, block products and composed
-FC families; chunk boundaries, batch shapes, far tails and autograd included."""
+"""The mixture score's hot path against an independent float64 reference,
+``−Σ_k r_k Σ_k⁻¹ (x − μ_k)`` with ``r`` the softmax of ``torch.distributions``
+log-densities, on varied mixtures, block products and composed FC families; chunk
+boundaries, batch shapes, far tails and autograd included. Each comparison runs on both
+paths of numerics/laws/mixture.py (``score_path``): torch (chunked, in place) and the
+fused numba kernel (numerics/laws/fused.py; skipped without numba)."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 import torch
@@ -18,6 +22,17 @@ F64 = torch.float64
 # [0.05, 4]) and sum K ≤ 8 terms, ~1e-14 relative; 1e-10 leaves four digits of margin and
 # still catches any wrong term (an error in one component's weight or residual is ≥ 1e-3).
 RTOL = 1e-10
+
+
+@pytest.fixture(params=["torch", "fused"])
+def score_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every score of the test on one path: ``FUSED_ELEMENTS`` 0 sends every call with
+    full covariances to the fused kernel, a bound past any size none."""
+    if request.param == "fused":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(mixture_module, "FUSED_ELEMENTS", 0 if request.param == "fused"
+                        else sys.maxsize)
+    return request.param
 
 
 def random_mixture(k: int, n: int, seed: int, diagonal: bool = False) -> GaussianMixture:
@@ -51,7 +66,7 @@ def rows_per_chunk(m: GaussianMixture) -> int:
 @pytest.mark.parametrize("k, n", [(1, 1), (2, 3), (5, 2), (8, 4), (3, 7)])
 @pytest.mark.parametrize("diagonal", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_mixture_score_matches_reference(k, n, diagonal, seed):
+def test_mixture_score_matches_reference(k, n, diagonal, seed, score_path):
     m = random_mixture(k, n, seed, diagonal)
     g = torch.Generator().manual_seed(100 + seed)
     # two full chunks and a remainder, points spread to 4 standard deviations and beyond
@@ -60,7 +75,7 @@ def test_mixture_score_matches_reference(k, n, diagonal, seed):
     assert torch.allclose(m.score(x), ref, rtol=RTOL, atol=RTOL * float(ref.abs().max()))
 
 
-def test_batch_shapes_and_empty():
+def test_batch_shapes_and_empty(score_path):
     m = random_mixture(4, 3, seed=2)
     x = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
     out = m.score(x)
@@ -69,7 +84,7 @@ def test_batch_shapes_and_empty():
     assert m.score(torch.empty(0, 3, dtype=F64)).shape == (0, 3)
 
 
-def test_far_tail_responsibilities_stay_finite_and_exact():
+def test_far_tail_responsibilities_stay_finite_and_exact(score_path):
     """At 50 standard deviations one component takes all the weight; the clamped softmax
     gives its score exactly."""
     m = random_mixture(3, 2, seed=4)
@@ -107,7 +122,7 @@ def _fc_family(k: int, block: int, components: int, seed: int) -> Family:
 
 @pytest.mark.parametrize("k, block, components, seed", [(1, 2, 3, 0), (2, 3, 4, 1),
                                                         (3, 4, 8, 2)])
-def test_composed_score_matches_reference(k, block, components, seed):
+def test_composed_score_matches_reference(k, block, components, seed, score_path):
     """``∇log C[p⃗] = Σ_m e_m ∇log p_m`` with every member's score from the reference."""
     family = _fc_family(k, block, components, seed).noised(0.3)
     composed = compose(family)
@@ -126,7 +141,7 @@ def test_composed_score_matches_reference(k, block, components, seed):
                           atol=RTOL * float(ref.abs().max()))
 
 
-def test_float32_copy_close_to_float64():
+def test_float32_copy_close_to_float64(score_path):
     """float32 carries ~6e-8 relative per operation; through two products of length
     K n ≤ 32 and the softmax the score keeps ~1e-5 relative of its scale."""
     m = random_mixture(8, 4, seed=7)

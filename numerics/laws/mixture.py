@@ -24,7 +24,9 @@ results are bit-identical. When every
 standard deviations alone (``O(K n)`` per point instead of ``O(K n²)``). Exponentials
 never underflow into subnormals: shifted logits are clamped at ``log(tiny)`` of the
 dtype, where they contribute below the dtype's resolution anyway (subnormal ``exp`` in
-float32 measured 15–50× slower than normal on an AMD EPYC).
+float32 measured 15–50× slower than normal on an AMD EPYC). Large CPU scores with full
+covariances (``FUSED_ELEMENTS``) run instead in one fused pass where numba is installed
+(numerics.laws.fused: the same formula, every intermediate in cache).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from numerics.laws.base import (
     conversion_target,
     noise_matrix,
 )
+from numerics.laws.fused import KernelArgs, mixture_score_into
 
 # Weights must sum to 1 up to this (absolute): JSON round-trips of decimal weights lose
 # ~1e-16 per entry, so 1e-9 only rejects real mistakes.
@@ -60,6 +63,12 @@ SYMMETRY_TOL = 1e-8
 # launch-bound.
 WORK_ELEMENTS = 2**18
 DEVICE_WORK_ELEMENTS = 2**24
+# Work (N K n entries) from which a CPU score with full covariances runs in the fused kernel
+# (numerics.laws.fused) when numba is installed: its first use in a process costs the
+# import of numba and the load of the compiled kernel (~0.5 s), repaid at this size within
+# a few dozen calls (a sampler's); smaller calls, the exact checks' and most tests', stay
+# in torch.
+FUSED_ELEMENTS = 2**19
 
 
 class GaussianMixture(Distribution):
@@ -238,9 +247,28 @@ class GaussianMixture(Distribution):
         """``score`` of points ``x`` ``(N, n)`` written into ``out`` ``(N, n)`` (any
         strides: a block's columns of a product's result, ``BlockProduct.score``), chunk
         by chunk, in place (not for autograd: ``_differentiated``)."""
+        if self._fuses(x) and mixture_score_into(x, self._kernel_params, out):
+            return
         rows = self._chunk_rows(x.device)
         for c, o in zip(x.split(rows), out.split(rows), strict=True):
             o.copy_(self._score_chunk(c).T)
+
+    def _fuses(self, x: torch.Tensor) -> bool:
+        """Whether ``score_into(x, ·)`` goes to the fused kernel: full covariances, a
+        float32 or float64 CPU tensor of the mixture's dtype, ``FUSED_ELEMENTS`` of work."""
+        return (x.device.type == "cpu" and x.dtype == self.dtype
+                and x.dtype in (torch.float32, torch.float64) and not self.is_diagonal
+                and x.shape[0] * self.num_components * self.dim >= FUSED_ELEMENTS)
+
+    @cached_property
+    def _kernel_params(self) -> KernelArgs:
+        """The whitening as numerics.laws.fused takes it: ``c`` ``(n,)``, ``L_k⁻¹``
+        ``(K, n, n)``, ``−b`` ``(K, n)`` and ``ℓ₀`` ``(K,)``, contiguous."""
+        centre, affine, log_norm = self._whitening
+        k, n = self.means.shape
+        inv_tril = affine[:-1].reshape(n, k, n).permute(1, 2, 0)  # [k, i, j] = (L_k⁻¹)_ij
+        return (centre.contiguous(), inv_tril.contiguous(),
+                affine[-1].reshape(k, n).contiguous(), log_norm.contiguous())
 
     def _differentiated(self, x: torch.Tensor) -> bool:
         """Whether autograd records the score of ``x`` (through ``x`` or the parameters):
@@ -275,7 +303,8 @@ class GaussianMixture(Distribution):
         if not self.is_diagonal:
             self._factor  # noqa: B018 -- likewise
         out = copy.copy(self)
-        out.__dict__.pop("_products", None)  # rebuilt from the converted whitening
+        for derived in ("_products", "_kernel_params"):  # rebuilt from the converted whitening
+            out.__dict__.pop(derived, None)
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(out, name, value.to(dtype=dtype, device=device))
