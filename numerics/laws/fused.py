@@ -15,20 +15,22 @@ tile of points (numerics.laws.fused_kernel.TILE) in buffers of a few KiB. For ea
 
 ``L_k⁻¹`` lower triangular (only ``j ≤ i`` is read: ``n(n + 1)/2`` products per
 component and direction, not ``n²``) and the points innermost in every loop, so that the
-compiler vectorizes across points. Tiles run in parallel (numba ``prange``), on as many
+compiler vectorizes across points. The exponential is the kernel's own, vectorized with
+the rest (Cody–Waite reduction, a Taylor polynomial below float64's resolution, ``2ⁿ``
+built in the exponent field: numerics.laws.fused_kernel.exp_shifted); libm's, one call
+per entry, took 60 % of the time. Tiles run in parallel (numba ``prange``), on as many
 threads as torch is set to use.
 
 numba is optional (the ``[fast]`` extra): without it ``mixture_score_into`` returns
 False and the caller keeps its torch path. The kernel is compiled for float32 and
-float64 when first needed and cached on disk by numba (seconds once, then milliseconds).
-``fastmath`` lets the compiler reassociate sums and contract multiply-adds (results
-agree with the torch path to round-off, tested) but not the absence of NaN and
-infinity, so a NaN point gives a NaN score as in torch.
+float64 when first needed and cached on disk by numba (seconds once, then a fraction of a
+second per process). ``fastmath`` lets the compiler reassociate the tile's sums and
+contract multiply-adds (results agree with the torch path to round-off, tested) but not
+assume the absence of NaN and infinity, so a NaN point gives a NaN score as in torch.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import cache
 
@@ -52,12 +54,10 @@ def mixture_score_into(x: torch.Tensor, params: KernelArgs, out: torch.Tensor) -
         return False
     import numba  # importable: the kernel module imported it
 
-    dtype = x.dtype
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     try:
-        kernel(x.numpy(), *(p.numpy() for p in params), out.numpy(),
-               _scalar(0.5, dtype), _scalar(math.log(torch.finfo(dtype).tiny) + 1.0, dtype))
+        kernel(x.numpy(), *(p.numpy() for p in params), out.numpy())
     finally:
         numba.set_num_threads(before)
     return True
@@ -70,18 +70,10 @@ def fused_available() -> bool:
 
 @cache
 def _kernel() -> Callable[..., None] | None:
-    """numerics.laws.fused_kernel.mixture_score (compiled, or loaded from numba's cache,
-    on the first call), or None without numba."""
+    """numerics.laws.fused_kernel.score_into (compiled, or loaded from numba's cache, on
+    the first call), or None without numba."""
     try:
         from numerics.laws import fused_kernel
     except ImportError:
         return None
-    return fused_kernel.mixture_score
-
-
-def _scalar(value: float, dtype: torch.dtype) -> float:
-    """``value`` as a numpy scalar of ``dtype`` (numba types a Python float as float64,
-    which would widen every float32 step of the kernel)."""
-    return torch.tensor(value, dtype=dtype).numpy()[()]
-
-
+    return fused_kernel.score_into
