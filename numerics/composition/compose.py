@@ -129,8 +129,8 @@ def _compose_blocks(members: Sequence[BlockProduct], exps: Sequence[float]) -> B
             else:
                 local.append(d)
                 local_exps.append(e)
-        blocks.append((c, compose_exponents(local, local_exps)))
-    return BlockProduct(blocks)
+        blocks.append(compose_exponents(local, local_exps))
+    return base.with_dists(blocks)
 
 
 # route 3: exact mixtures ------------------------------------------------------------

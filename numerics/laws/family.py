@@ -131,11 +131,12 @@ def _convolved_shared(p: Distribution, a: float, noise, memo: dict) -> Distribut
 
 
 def _convolved_shared_blocks(p: BlockProduct, a: float, noise, memo, key) -> BlockProduct:
-    blocks = []
-    for c, key_c, d in zip(p.coords, p.keys, p.dists, strict=True):
+    dists = []
+    for j, (key_c, d) in enumerate(zip(p.keys, p.dists, strict=True)):
         k = (id(d), key_c, key)
         if k not in memo:
-            local = noise if not isinstance(noise, torch.Tensor) else noise[c[:, None], c[None, :]]
+            c = p.coords[j] if isinstance(noise, torch.Tensor) else None
+            local = noise if c is None else noise[c[:, None], c[None, :]]
             memo[k] = (d, d.convolved(a, local))
-        blocks.append((key_c, memo[k][1]))
-    return BlockProduct(blocks)
+        dists.append(memo[k][1])
+    return p.with_dists(dists)
