@@ -49,6 +49,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cache, reduce
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,7 @@ MIN_SINGULAR_VALUE = MIN_VARIANCE ** 0.5
 # and arrays of numbers hold only the first two (bool is a type of its own).
 _NUMBERS = frozenset({int, float})
 _SCALARS = frozenset({int, float, bool, type(None)})
+_LIST = frozenset({list})
 # A covariance is accepted without an eigendecomposition when its Cholesky factor
 # certifies λ_min ≥ 1 / tr(Σ⁻¹) ≥ 2·MIN_VARIANCE and cond(Σ) ≤ tr(Σ)·tr(Σ⁻¹) ≤
 # CERTIFIED_CONDITION: a symmetric eigensolver's smallest eigenvalue is then within
@@ -229,32 +231,48 @@ def _long_integer(data: bytes, length: int) -> bool:
 def _check_structure(doc: Any, limits: Limits) -> None:
     """Nesting at most ``limits.depth`` levels and every string (keys too) encodable as
     UTF-8 — JSON's ``\\ud800`` escapes can make lone surrogates, which no output can
-    print. Iterative, so no depth can exhaust the stack."""
-    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]
+    print. Iterative, so no depth can exhaust the stack. A value is stacked with its
+    parent's path and its key, joined only where a path is needed (a container to descend
+    into, an error): most values of a spec are leaves that pass."""
+    stack: list[tuple[Any, str, str | int | None, int]] = [(doc, "", None, 1)]
     while stack:
-        value, path, depth = stack.pop()
+        value, parent, key, depth = stack.pop()
         if depth > limits.depth:
-            raise exceeds(path or "(top level)", "nesting depth", depth, limits, "depth")
+            raise exceeds(_path(parent, key) or "(top level)", "nesting depth", depth, limits,
+                          "depth")
         if isinstance(value, str):
-            _check_text(value, path)
+            _check_text(value, parent, key)
         elif isinstance(value, dict):
-            for key, item in value.items():
-                _check_text(key, _join(path, "(a key)"))
-                stack.append((item, _join(path, key), depth + 1))
-        elif isinstance(value, list) and not _SCALARS.issuperset(map(type, value)):
+            path = _path(parent, key)
+            for name, item in value.items():
+                _check_text(name, path, "(a key)")
+                stack.append((item, path, name, depth + 1))
+        elif isinstance(value, list):
+            kinds = set(map(type, value))
             # rows of scalars within the depth limit (a matrix's) need no visit
             leaf_ok = depth + 1 <= limits.depth
-            stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
+            if kinds <= _SCALARS or (leaf_ok and kinds == _LIST and _SCALARS.issuperset(
+                    map(type, chain.from_iterable(value)))):
+                continue
+            path = _path(parent, key)
+            stack.extend((item, path, i, depth + 1) for i, item in enumerate(value)
                          if isinstance(item, (dict, str)) or (isinstance(item, list) and not (
                              leaf_ok and _SCALARS.issuperset(map(type, item)))))
 
 
-def _check_text(text: str, path: str) -> None:
+def _path(parent: str, key: str | int | None) -> str:
+    """The path of the value at ``key`` of the value at ``parent`` (``parent`` itself for
+    ``None``: the top level)."""
+    return parent if key is None else _join(parent, key)
+
+
+def _check_text(text: str, parent: str, key: str | int | None) -> None:
+    """``text`` (at ``key`` of ``parent``) encodable as UTF-8."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         code = ord(text[err.start])
-        raise SpecError(path or "(top level)",
+        raise SpecError(_path(parent, key) or "(top level)",
                         f"string holds a lone surrogate (\\u{code:04x}), not valid Unicode") \
             from None
 
@@ -624,9 +642,8 @@ def _plain_numbers(doc: dict[str, Any]) -> bool:
     else:
         covs = doc.get("covs")
         matrices = [doc.get("means"), *(covs if isinstance(covs, list) else [None])]
-    return all(isinstance(m, list) and all(
-        isinstance(row, list) and _NUMBERS.issuperset(map(type, row)) for row in m)
-        for m in matrices)
+    return all(isinstance(m, list) and all(isinstance(row, list) for row in m)
+               and _NUMBERS.issuperset(map(type, chain.from_iterable(m))) for m in matrices)
 
 
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:
