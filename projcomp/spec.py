@@ -97,6 +97,12 @@ LONG_DIGITS = 20
 SCAN_BYTES = 2**20
 
 
+# The smallest valid mixture document and product block: they stand, for the compiled
+# schema validator, in place of documents equal to ones it reads elsewhere
+# (``_distinct_leaves``).
+VALID_LEAF = {"type": "gmm", "weights": [1.0], "means": [[0.0]], "covs": [[[1.0]]]}
+VALID_BLOCK = {"coords": [0], "dist": VALID_LEAF}
+
 DEFAULT_LIMITS = Limits()
 
 
@@ -414,7 +420,7 @@ def _check_schema(doc: Any) -> None:
     from fastjsonschema import JsonSchemaException
 
     try:
-        _fast_validator()(doc)
+        _fast_validator()(_distinct_leaves(doc))
         return
     except JsonSchemaException:
         pass
@@ -423,6 +429,75 @@ def _check_schema(doc: Any) -> None:
     error = best_match(_validator().iter_errors(doc))
     if error is not None:
         raise SpecError(*_describe(error))
+
+
+def _distinct_leaves(doc: Any) -> Any:
+    """``doc`` as the compiled validator needs to see it, without repeats (containers on
+    the way copied; ``doc`` is not changed): a Gaussian or mixture member equal to an
+    earlier one becomes ``VALID_LEAF``, and a product member's block equal to an earlier
+    block (``{"coords": [...], "dist": <Gaussian or mixture>}``, integer coordinates) is
+    left out (a product whose every block is left out keeps ``VALID_BLOCK``).
+
+    Validity is unchanged: a DIST, and a block, are validated by one definition wherever
+    they stand; within a Gaussian or mixture document the schema checks keys, strings and
+    array shapes, never the type of a number, so equal documents (``True == 1.0``
+    included) are valid alike, and equal coordinates without booleans are too. An FC spec
+    repeats the background's blocks in every conditional: the validator then reads
+    ``2k`` blocks instead of ``k (k + 1)``."""
+    if not isinstance(doc, dict):
+        return doc
+    seen = _Seen()
+    out = dict(doc)
+    if "background" in doc:
+        out["background"] = _distinct_member(doc["background"], seen)
+    if isinstance(doc.get("conditionals"), list):
+        out["conditionals"] = [_distinct_member(d, seen) for d in doc["conditionals"]]
+    return out
+
+
+def _distinct_member(doc: Any, seen: _Seen) -> Any:
+    """A member's document with its repeats replaced or left out (``_distinct_leaves``)."""
+    if not (isinstance(doc, dict) and doc.get("type") == "product"
+            and isinstance(doc.get("blocks"), list)):
+        return VALID_LEAF if seen.repeated(_leaf_digest(doc), doc) else doc
+    blocks = [b for b in doc["blocks"] if not seen.repeated(_block_digest(b), b)]
+    return {**doc, "blocks": blocks if blocks or not doc["blocks"] else [VALID_BLOCK]}
+
+
+def _leaf_digest(doc: Any) -> tuple[Any, ...] | None:
+    """``_leaf_key`` of a Gaussian or mixture document; None for anything else."""
+    if isinstance(doc, dict) and doc.get("type") in ("gaussian", "gmm"):
+        return _leaf_key(doc, None)
+    return None
+
+
+def _block_digest(block: Any) -> tuple[Any, ...] | None:
+    """A product block's coordinates and ``_leaf_digest`` of its law, or None unless the
+    coordinates are JSON numbers (no booleans) and the law a Gaussian or mixture."""
+    if not (isinstance(block, dict) and isinstance(block.get("coords"), list)
+            and _NUMBERS.issuperset(map(type, block["coords"]))):
+        return None
+    leaf = _leaf_digest(block.get("dist"))
+    return None if leaf is None else (tuple(block["coords"]), leaf)
+
+
+class _Seen:
+    """Documents met so far, grouped by a digest (documents with equal digests are then
+    compared in full)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[Any, ...], list[Any]] = {}
+
+    def repeated(self, digest: tuple[Any, ...] | None, doc: Any) -> bool:
+        """Whether ``doc`` (of ``digest``; None: never compared) equals a document met
+        before under the same digest; else it is met now."""
+        if digest is None:
+            return False
+        group = self._docs.setdefault(digest, [])
+        if any(seen == doc for seen in group):
+            return True
+        group.append(doc)
+        return False
 
 
 def _describe(error: ValidationError) -> tuple[str, str]:
