@@ -58,8 +58,9 @@ def _simplified(p: Distribution) -> Distribution:
     return p.merged() if isinstance(p, GaussianMixture) else p
 
 def _complement(block: Sequence[int], n: int) -> list[int]:
-    inside = set(block)
-    return [c for c in range(n) if c not in inside]
+    """``0..n-1`` without ``block``, increasing (set operations: FC checks ask it ``O(k)``
+    times per family)."""
+    return sorted(set(range(n)).difference(block))
 
 def _split(p: Distribution, parts: Sequence[Sequence[int]]) -> BlockProduct:
     """``Π_j p|parts[j]``: the product of ``p``'s marginals on the given parts."""

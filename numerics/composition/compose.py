@@ -124,7 +124,7 @@ def _compose_blocks(members: Sequence[BlockProduct], exps: Sequence[float]) -> B
         local_exps = [exps[0]]
         for table, e in zip(lookups[1:], exps[1:], strict=True):
             d = table[c]
-            if same_distribution(d, ref):
+            if d is ref or same_distribution(d, ref):  # `is`: shared blocks, no call
                 local_exps[0] += e
             else:
                 local.append(d)
