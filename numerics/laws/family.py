@@ -138,10 +138,10 @@ def _convolved_shared_blocks(p: BlockProduct, a: float, noise, memo, key) -> Blo
     dists = []
     for j, (key_c, d) in enumerate(zip(p.keys, p.dists, strict=True)):
         k = (id(d), key_c, key) if matrix else id(d)
-        noised = memo.get(k)
-        if noised is None:
+        hit = memo.get(k)
+        if hit is None:
             c = p.coords[j] if matrix else None
             local = noise if c is None else noise[c[:, None], c[None, :]]
-            noised = memo[k] = (d, d.convolved(a, local))
-        dists.append(noised[1])
+            hit = memo[k] = (d, d.convolved(a, local))
+        dists.append(hit[1])
     return p.with_dists(dists)
