@@ -49,6 +49,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cache, reduce
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,7 @@ MIN_SINGULAR_VALUE = MIN_VARIANCE ** 0.5
 # and arrays of numbers hold only the first two (bool is a type of its own).
 _NUMBERS = frozenset({int, float})
 _SCALARS = frozenset({int, float, bool, type(None)})
+_LIST = frozenset({list})
 # A covariance is accepted without an eigendecomposition when its Cholesky factor
 # certifies λ_min ≥ 1 / tr(Σ⁻¹) ≥ 2·MIN_VARIANCE and cond(Σ) ≤ tr(Σ)·tr(Σ⁻¹) ≤
 # CERTIFIED_CONDITION: a symmetric eigensolver's smallest eigenvalue is then within
@@ -94,6 +96,12 @@ CERTIFIED_CONDITION = 1e10
 LONG_DIGITS = 20
 SCAN_BYTES = 2**20
 
+
+# The smallest valid mixture document and product block: they stand, for the compiled
+# schema validator, in place of documents equal to ones it reads elsewhere
+# (``_distinct_leaves``).
+VALID_LEAF = {"type": "gmm", "weights": [1.0], "means": [[0.0]], "covs": [[[1.0]]]}
+VALID_BLOCK = {"coords": [0], "dist": VALID_LEAF}
 
 DEFAULT_LIMITS = Limits()
 
@@ -229,32 +237,48 @@ def _long_integer(data: bytes, length: int) -> bool:
 def _check_structure(doc: Any, limits: Limits) -> None:
     """Nesting at most ``limits.depth`` levels and every string (keys too) encodable as
     UTF-8 — JSON's ``\\ud800`` escapes can make lone surrogates, which no output can
-    print. Iterative, so no depth can exhaust the stack."""
-    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]
+    print. Iterative, so no depth can exhaust the stack. A value is stacked with its
+    parent's path and its key, joined only where a path is needed (a container to descend
+    into, an error): most values of a spec are leaves that pass."""
+    stack: list[tuple[Any, str, str | int | None, int]] = [(doc, "", None, 1)]
     while stack:
-        value, path, depth = stack.pop()
+        value, parent, key, depth = stack.pop()
         if depth > limits.depth:
-            raise exceeds(path or "(top level)", "nesting depth", depth, limits, "depth")
+            raise exceeds(_path(parent, key) or "(top level)", "nesting depth", depth, limits,
+                          "depth")
         if isinstance(value, str):
-            _check_text(value, path)
+            _check_text(value, parent, key)
         elif isinstance(value, dict):
-            for key, item in value.items():
-                _check_text(key, _join(path, "(a key)"))
-                stack.append((item, _join(path, key), depth + 1))
-        elif isinstance(value, list) and not _SCALARS.issuperset(map(type, value)):
+            path = _path(parent, key)
+            for name, item in value.items():
+                _check_text(name, path, "(a key)")
+                stack.append((item, path, name, depth + 1))
+        elif isinstance(value, list):
+            kinds = set(map(type, value))
             # rows of scalars within the depth limit (a matrix's) need no visit
             leaf_ok = depth + 1 <= limits.depth
-            stack.extend((item, _join(path, i), depth + 1) for i, item in enumerate(value)
+            if kinds <= _SCALARS or (leaf_ok and kinds == _LIST and _SCALARS.issuperset(
+                    map(type, chain.from_iterable(value)))):
+                continue
+            path = _path(parent, key)
+            stack.extend((item, path, i, depth + 1) for i, item in enumerate(value)
                          if isinstance(item, (dict, str)) or (isinstance(item, list) and not (
                              leaf_ok and _SCALARS.issuperset(map(type, item)))))
 
 
-def _check_text(text: str, path: str) -> None:
+def _path(parent: str, key: str | int | None) -> str:
+    """The path of the value at ``key`` of the value at ``parent`` (``parent`` itself for
+    ``None``: the top level)."""
+    return parent if key is None else _join(parent, key)
+
+
+def _check_text(text: str, parent: str, key: str | int | None) -> None:
+    """``text`` (at ``key`` of ``parent``) encodable as UTF-8."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         code = ord(text[err.start])
-        raise SpecError(path or "(top level)",
+        raise SpecError(_path(parent, key) or "(top level)",
                         f"string holds a lone surrogate (\\u{code:04x}), not valid Unicode") \
             from None
 
@@ -396,7 +420,7 @@ def _check_schema(doc: Any) -> None:
     from fastjsonschema import JsonSchemaException
 
     try:
-        _fast_validator()(doc)
+        _fast_validator()(_distinct_leaves(doc))
         return
     except JsonSchemaException:
         pass
@@ -405,6 +429,75 @@ def _check_schema(doc: Any) -> None:
     error = best_match(_validator().iter_errors(doc))
     if error is not None:
         raise SpecError(*_describe(error))
+
+
+def _distinct_leaves(doc: Any) -> Any:
+    """``doc`` as the compiled validator needs to see it, without repeats (containers on
+    the way copied; ``doc`` is not changed): a Gaussian or mixture member equal to an
+    earlier one becomes ``VALID_LEAF``, and a product member's block equal to an earlier
+    block (``{"coords": [...], "dist": <Gaussian or mixture>}``, integer coordinates) is
+    left out (a product whose every block is left out keeps ``VALID_BLOCK``).
+
+    Validity is unchanged: a DIST, and a block, are validated by one definition wherever
+    they stand; within a Gaussian or mixture document the schema checks keys, strings and
+    array shapes, never the type of a number, so equal documents (``True == 1.0``
+    included) are valid alike, and equal coordinates without booleans are too. An FC spec
+    repeats the background's blocks in every conditional: the validator then reads
+    ``2k`` blocks instead of ``k (k + 1)``."""
+    if not isinstance(doc, dict):
+        return doc
+    seen = _Seen()
+    out = dict(doc)
+    if "background" in doc:
+        out["background"] = _distinct_member(doc["background"], seen)
+    if isinstance(doc.get("conditionals"), list):
+        out["conditionals"] = [_distinct_member(d, seen) for d in doc["conditionals"]]
+    return out
+
+
+def _distinct_member(doc: Any, seen: _Seen) -> Any:
+    """A member's document with its repeats replaced or left out (``_distinct_leaves``)."""
+    if not (isinstance(doc, dict) and doc.get("type") == "product"
+            and isinstance(doc.get("blocks"), list)):
+        return VALID_LEAF if seen.repeated(_leaf_digest(doc), doc) else doc
+    blocks = [b for b in doc["blocks"] if not seen.repeated(_block_digest(b), b)]
+    return {**doc, "blocks": blocks if blocks or not doc["blocks"] else [VALID_BLOCK]}
+
+
+def _leaf_digest(doc: Any) -> tuple[Any, ...] | None:
+    """``_leaf_key`` of a Gaussian or mixture document; None for anything else."""
+    if isinstance(doc, dict) and doc.get("type") in ("gaussian", "gmm"):
+        return _leaf_key(doc, None)
+    return None
+
+
+def _block_digest(block: Any) -> tuple[Any, ...] | None:
+    """A product block's coordinates and ``_leaf_digest`` of its law, or None unless the
+    coordinates are JSON numbers (no booleans) and the law a Gaussian or mixture."""
+    if not (isinstance(block, dict) and isinstance(block.get("coords"), list)
+            and _NUMBERS.issuperset(map(type, block["coords"]))):
+        return None
+    leaf = _leaf_digest(block.get("dist"))
+    return None if leaf is None else (tuple(block["coords"]), leaf)
+
+
+class _Seen:
+    """Documents met so far, grouped by a digest (documents with equal digests are then
+    compared in full)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[Any, ...], list[Any]] = {}
+
+    def repeated(self, digest: tuple[Any, ...] | None, doc: Any) -> bool:
+        """Whether ``doc`` (of ``digest``; None: never compared) equals a document met
+        before under the same digest; else it is met now."""
+        if digest is None:
+            return False
+        group = self._docs.setdefault(digest, [])
+        if any(seen == doc for seen in group):
+            return True
+        group.append(doc)
+        return False
 
 
 def _describe(error: ValidationError) -> tuple[str, str]:
@@ -624,9 +717,8 @@ def _plain_numbers(doc: dict[str, Any]) -> bool:
     else:
         covs = doc.get("covs")
         matrices = [doc.get("means"), *(covs if isinstance(covs, list) else [None])]
-    return all(isinstance(m, list) and all(
-        isinstance(row, list) and _NUMBERS.issuperset(map(type, row)) for row in m)
-        for m in matrices)
+    return all(isinstance(m, list) and all(isinstance(row, list) for row in m)
+               and _NUMBERS.issuperset(map(type, chain.from_iterable(m))) for m in matrices)
 
 
 def _gaussian(doc: dict[str, Any], path: str, n: int | None) -> Distribution:

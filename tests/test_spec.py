@@ -21,6 +21,7 @@ from numerics.laws.processes import VE, VP
 from projcomp.spec import (
     Limits,
     SpecError,
+    _distinct_leaves,
     _fast_validator,
     _validator,
     family_from_dict,
@@ -28,6 +29,7 @@ from projcomp.spec import (
     load_family,
 )
 
+EXAMPLES = Path(__file__).parent.parent / "examples"
 POINTS = torch.tensor([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0], [-1.5, 0.25, 0.75]],
                       dtype=torch.float64)
 
@@ -311,6 +313,39 @@ def test_compiled_schema_accepts_only_what_the_reference_accepts(doc: Any) -> No
     except JsonSchemaException:
         return
     assert _validator().is_valid(doc)
+
+
+def _fast_accepts(doc: Any) -> bool:
+    from fastjsonschema import JsonSchemaException
+
+    try:
+        _fast_validator()(doc)
+    except JsonSchemaException:
+        return False
+    return True
+
+
+@settings(max_examples=300)
+@given(doc=st.one_of(mutated_examples(), scratch_documents()))
+def test_repeats_left_out_keep_validity(doc: Any) -> None:
+    """The compiled validator reads the document without its repeated members and blocks
+    (``_distinct_leaves``) and decides as it does on the whole document."""
+    assert _fast_accepts(_distinct_leaves(doc)) == _fast_accepts(doc)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("conditionals[0].blocks[1].coords", [2, True]),  # == [2, 3], but a boolean: invalid
+    ("conditionals[0].blocks[1].coords", [2.0, 3.0]),  # == [2, 3]: a repeat, valid alike
+    ("conditionals[0].blocks[1].dist.extra", 1),  # no repeat: an unknown field
+    ("conditionals[0].blocks[1].dist.cov", [[0.7, -0.2], 1.2]),  # no repeat: a bad row
+    ("conditionals[0].blocks[1].dist.mean", [0.5, True]),  # no digest; the schema passes it
+])
+def test_repeated_blocks_are_validated_alike(field: str, value: Any) -> None:
+    """A conditional's block that repeats the background's, or differs from it in a way
+    that matters to the schema, is judged as the whole document is."""
+    doc = with_field(json.loads((EXAMPLES / "fc.json").read_text()), field, value)
+    reduced = _distinct_leaves(doc)
+    assert _fast_accepts(reduced) == _fast_accepts(doc) == _validator().is_valid(doc)
 
 
 def test_repeated_blocks_are_built_once() -> None:

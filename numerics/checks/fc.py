@@ -58,8 +58,9 @@ def _simplified(p: Distribution) -> Distribution:
     return p.merged() if isinstance(p, GaussianMixture) else p
 
 def _complement(block: Sequence[int], n: int) -> list[int]:
-    inside = set(block)
-    return [c for c in range(n) if c not in inside]
+    """``0..n-1`` without ``block``, increasing (set operations: FC checks ask it ``O(k)``
+    times per family)."""
+    return sorted(set(range(n)).difference(block))
 
 def _split(p: Distribution, parts: Sequence[Sequence[int]]) -> BlockProduct:
     """``Π_j p|parts[j]``: the product of ``p``'s marginals on the given parts."""
@@ -111,12 +112,9 @@ def _respects(p: Distribution, parts: Sequence[Sequence[int]]) -> bool:
 
 def _splits(p: Distribution, block: Sequence[int]) -> bool:
     """``p`` is a block product each of whose blocks lies inside ``block`` or outside it
-    (``respects([block, complement])``, in set operations: FC checks ask it ``O(k)``
-    times per family, of products of ``O(k)`` blocks)."""
-    if not isinstance(p, BlockProduct):
-        return False
-    inside = set(block)
-    return all(inside.issuperset(c) or inside.isdisjoint(c) for c in p.keys)
+    (``BlockProduct.splits``: FC checks ask it ``O(k)`` times per family, of products of
+    ``O(k)`` blocks)."""
+    return isinstance(p, BlockProduct) and p.splits(block)
 
 def _independence_gap(p: Distribution, parts: Sequence[Sequence[int]]) -> float:
     """``D(p, Π_j p|parts[j])``: zero by construction when ``p``'s own blocks respect

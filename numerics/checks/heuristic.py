@@ -35,15 +35,26 @@ ROUNDOFF = 1e-15
 
 def mean_differences(family: Family) -> torch.Tensor:
     """``δ_i = E_{p_i}[x] − E_{p_b}[x]``, shape ``(k, n)`` (Lemma 8.1)."""
-    return torch.stack([p.mean - family.background.mean for p in family.conditionals])
+    return _differences(_member_means(family))
+
+
+def _member_means(family: Family) -> torch.Tensor:
+    """``E_{p_m}[x]`` of ``(p_b, p_1, ..., p_k)``, shape ``(k + 1, n)``, each computed once."""
+    return torch.stack([p.mean for p in family.members])
+
+
+def _differences(means: torch.Tensor) -> torch.Tensor:
+    """``δ_i = means[i] − means[0]`` from the members' means ``(k + 1, n)``: ``(k, n)``."""
+    return means[1:] - means[0]
 
 
 def cosine_matrix(family: Family, resolution: float = 0.0) -> torch.Tensor:
     """``δ_iᵀδ_j / ((|δ_i| + r)(|δ_j| + r))``, shape ``(k, k)`` (C10), with ``r =
     resolution · max|μ|`` over the members' means: ``r > 0`` keeps a tiny ``δ_i`` known
     only to round-off from faking a cosine; a zero ``δ_i`` gives cosines of 0."""
-    deltas = mean_differences(family)
-    scale = float(torch.stack([p.mean for p in family.members]).abs().max())
+    means = _member_means(family)
+    deltas = _differences(means)
+    scale = float(means.abs().max())
     norms = deltas.norm(dim=1) + resolution * scale
     return (deltas @ deltas.T) / (norms[:, None] * norms[None, :]).clamp_min(1e-300)
 

@@ -124,13 +124,13 @@ def _compose_blocks(members: Sequence[BlockProduct], exps: Sequence[float]) -> B
         local_exps = [exps[0]]
         for table, e in zip(lookups[1:], exps[1:], strict=True):
             d = table[c]
-            if same_distribution(d, ref):
+            if d is ref or same_distribution(d, ref):  # `is`: shared blocks, no call
                 local_exps[0] += e
             else:
                 local.append(d)
                 local_exps.append(e)
-        blocks.append((c, compose_exponents(local, local_exps)))
-    return BlockProduct(blocks)
+        blocks.append(compose_exponents(local, local_exps))
+    return base.with_dists(blocks)
 
 
 # route 3: exact mixtures ------------------------------------------------------------

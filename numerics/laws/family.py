@@ -119,23 +119,29 @@ class Family:
 
 def _convolved_shared(p: Distribution, a: float, noise, memo: dict) -> Distribution:
     """``p.convolved(a, noise)``, reusing the result for block objects seen before (keyed by
-    object identity, coordinates and noise; ``memo`` keeps the keys' objects alive)."""
+    object identity, and for a noise matrix by coordinates and map too: isotropic noise is
+    the same on every block; ``memo`` keeps the keys' objects alive)."""
     if isinstance(p, LinearPushforward) and isinstance(p.base, BlockProduct):
         pulled = p.pulled_noise(noise)
         if is_block_diagonal(pulled, p.base.coords):
             base = _convolved_shared_blocks(p.base, a, pulled, memo, key=id(p.matrix))
             return LinearPushforward(base, p.matrix, a * p.offset)
     if isinstance(p, BlockProduct) and not isinstance(noise, torch.Tensor):
-        return _convolved_shared_blocks(p, a, noise, memo, key="isotropic")
+        return _convolved_shared_blocks(p, a, noise, memo, key=None)
     return p.convolved(a, noise)
 
 
 def _convolved_shared_blocks(p: BlockProduct, a: float, noise, memo, key) -> BlockProduct:
-    blocks = []
-    for c, key_c, d in zip(p.coords, p.keys, p.dists, strict=True):
-        k = (id(d), key_c, key)
-        if k not in memo:
-            local = noise if not isinstance(noise, torch.Tensor) else noise[c[:, None], c[None, :]]
-            memo[k] = (d, d.convolved(a, local))
-        blocks.append((key_c, memo[k][1]))
-    return BlockProduct(blocks)
+    """``p`` noised block by block through ``memo`` (``_convolved_shared``); ``key``
+    names a noise matrix's map (None for isotropic noise)."""
+    matrix = isinstance(noise, torch.Tensor)
+    dists = []
+    for j, (key_c, d) in enumerate(zip(p.keys, p.dists, strict=True)):
+        k = (id(d), key_c, key) if matrix else id(d)
+        hit = memo.get(k)
+        if hit is None:
+            c = p.coords[j] if matrix else None
+            local = noise if c is None else noise[c[:, None], c[None, :]]
+            hit = memo[k] = (d, d.convolved(a, local))
+        dists.append(hit[1])
+    return p.with_dists(dists)

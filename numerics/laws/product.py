@@ -89,6 +89,20 @@ class BlockProduct(Distribution):
     def blocks(self) -> list[tuple[list[int], Distribution]]:
         return [(list(c), d) for c, d in zip(self.keys, self.dists, strict=True)]
 
+    def splits(self, block: Sequence[int]) -> bool:
+        """Whether every block lies inside ``block`` or outside it (``respects`` of
+        ``block`` and its complement) in ``O(|block|)``: the blocks that meet ``block``
+        are disjoint and cover its coordinates in ``0..n-1``, so they lie inside it
+        exactly when their sizes add up to the number of those coordinates."""
+        owner = self._owner
+        inside = [c for c in set(block) if c in owner]
+        return sum(len(self.keys[j]) for j in {owner[c] for c in inside}) == len(inside)
+
+    @cached_property
+    def _owner(self) -> dict[int, int]:
+        """Coordinate -> the index of its block."""
+        return {c: j for j, key in enumerate(self.keys) for c in key}
+
     def respects(self, parts: Sequence[Sequence[int]]) -> bool:
         """True when every block lies inside one of ``parts``: then the parts are
         independent by construction."""
@@ -127,7 +141,7 @@ class BlockProduct(Distribution):
         dtype, device = conversion_target(self, dtype, device)
         if dtype == self.dtype and device == self.device:
             return self
-        return self._with([d.to(dtype, device) for d in self.dists])
+        return self.with_dists([d.to(dtype, device) for d in self.dists])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         out = torch.empty(n, self.dim, dtype=self.dtype, device=self.device)
@@ -135,17 +149,32 @@ class BlockProduct(Distribution):
             out[:, c] = d.sample(n, generator)
         return out
 
-    def _with(self, dists: Sequence[Distribution]) -> BlockProduct:
-        return BlockProduct(list(zip(self.keys, dists, strict=True)))
+    def with_dists(self, dists: Sequence[Distribution]) -> BlockProduct:
+        """This product's partition over new block laws, ``dists[j]`` on the coordinates
+        of block ``j`` (of its dimension). Unless a new block is itself a product (which
+        the constructor lifts), the constructor's flattening and partition check would
+        change nothing, so they are skipped, and the blocks' index tensors are shared:
+        checking one FC family builds ~40 products per noise time."""
+        if len(dists) != len(self.keys) or any(
+                isinstance(d, BlockProduct) or d.dim != len(c)
+                for c, d in zip(self.keys, dists, strict=False)):
+            return BlockProduct(list(zip(self.keys, dists, strict=True)))
+        out = object.__new__(BlockProduct)
+        out.dtype, out.device = dists[0].dtype, dists[0].device
+        out.keys, out.dists, out.dim = self.keys, list(dists), self.dim
+        if out.device == self.device:
+            out.__dict__.update((name, value) for name, value in vars(self).items()
+                                if name in ("coords", "_selectors", "_order", "_owner"))
+        return out
 
     def convolved(self, a: float, noise_cov) -> Distribution:
         """Block by block when the noise covariance is block-diagonal for this partition;
         otherwise the blocks are coupled and the product is expanded (guarded)."""
         if not (isinstance(noise_cov, torch.Tensor) and noise_cov.dim() == 2):
-            return self._with([d.convolved(a, noise_cov) for d in self.dists])
+            return self.with_dists([d.convolved(a, noise_cov) for d in self.dists])
         noise = noise_matrix(noise_cov, self.dim, self.coords[0].to(self.dtype))
         if is_block_diagonal(noise, self.coords):
-            return self._with([d.convolved(a, noise[c[:, None], c[None, :]])
+            return self.with_dists([d.convolved(a, noise[c[:, None], c[None, :]])
                                for c, d in zip(self.coords, self.dists, strict=True)])
         return self.to_mixture().convolved(a, noise)
 
@@ -172,7 +201,7 @@ class BlockProduct(Distribution):
                 out = []
                 for idx, d in zip(self.coords, self.dists, strict=True):
                     out.append(d.pushforward(a[idx[:, None], idx[None, :]], c[idx]))
-                return self._with(out)
+                return self.with_dists(out)
             return LinearPushforward(self, a, c)
         touched = torch.nonzero(a.abs().amax(0) > BLOCK_TOL * a.abs().max()).flatten().tolist()
         return self.marginal(touched).to_mixture().pushforward(a[:, touched], c)
@@ -204,10 +233,17 @@ class BlockProduct(Distribution):
 
     @property
     def mean(self) -> torch.Tensor:
+        """The blocks' means, concatenated and placed by one scatter (``_order``)."""
         out = torch.empty(self.dim, dtype=self.dtype, device=self.device)
-        for c, d in zip(self.coords, self.dists, strict=True):
-            out[c] = d.mean
+        out[self._order] = torch.cat([d.mean for d in self.dists])
         return out
+
+    @cached_property
+    def _order(self) -> torch.Tensor:
+        """The blocks' coordinates in block order, ``(n,)``: entry ``i`` of the blocks'
+        concatenated vectors belongs at coordinate ``_order[i]``."""
+        return torch.as_tensor([c for key in self.keys for c in key], dtype=torch.long,
+                               device=self.device)
 
     @property
     def covariance(self) -> torch.Tensor:
