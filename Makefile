@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup verify test lint bench bench-gpu clean
+.PHONY: setup bytecode verify test lint bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -17,15 +17,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-verify: setup
+# These machines set PYTHONDONTWRITEBYTECODE, so Python never caches the project's
+# bytecode and every command recompiles its ~100 modules (~0.16 s of each start);
+# compileall writes the caches explicitly and skips files already up to date.
+bytecode: setup
+	$(PY) -m compileall -q theory numerics projcomp
+
+verify: bytecode
 	$(VENV)/bin/projcomp verify
 
-test: setup
+test: bytecode
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n auto --dist loadfile
 
-bench: setup
+bench: bytecode
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	$(PY) benchmarks/bench_check.py
 	$(PY) benchmarks/bench_sampling.py

@@ -43,6 +43,7 @@ from fc_family import fc_family
 
 from numerics.checks.judge import check_family
 from numerics.laws.family import Family
+from projcomp.atomic import write_text
 from projcomp.spec import family_from_dict, family_to_dict
 
 RESULTS = Path(__file__).parent / "results"
@@ -104,6 +105,14 @@ def end_to_end(spec: Path, repeats: int = REPEATS, limits: tuple[str, ...] = ())
             "peak_rss_mib": max(r[1] for r in runs),
             "verdict": json.loads(runs[-1][2])["verdict"],
             "spec_mib": spec.stat().st_size / 2**20}
+
+
+def torch_floor(repeats: int = REPEATS) -> dict[str, float]:
+    """Best wall and CPU seconds of ``python -c "import torch"``: the interpreter and torch
+    alone, the floor under any command that checks a family, measured beside it (the
+    machine's speed drifts between sessions)."""
+    runs = [run_child([sys.executable, "-c", "import torch"]) for _ in range(repeats)]
+    return {"seconds": min(r[0] for r in runs), "cpu_seconds": min(r[3] for r in runs)}
 
 
 def phases(spec: Path, repeats: int = REPEATS) -> dict[str, dict[str, float]]:
@@ -193,6 +202,7 @@ def main() -> None:
         spec = Path(tmp) / "fc-k32.json"
         spec.write_text(json.dumps(family_to_dict(fc_family(32))))
         e2e = end_to_end(spec)
+        e2e["torch_import"] = torch_floor()
         per_phase = phases(spec)
         rows = scaling([4, 8, 16, 32, 64])
         gaussians = dimension_sweep(GAUSSIAN_DIMS, 1, Path(tmp))
@@ -205,8 +215,8 @@ def main() -> None:
               "growth_exponent": fitted_exponent([r["k"] for r in rows],
                                                  [r["seconds"] for r in rows]),
               "dense_gaussians": gaussians, "dense_mixtures": mixtures}
-    (RESULTS / "check.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "check.md").write_text(markdown(report))
+    write_text(RESULTS / "check.json", json.dumps(report, indent=2) + "\n")
+    write_text(RESULTS / "check.md", markdown(report))
     print(markdown(report))
 
 
@@ -224,7 +234,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"4-component 8-D blocks: **{e2e['seconds']:.2f} s**, "
              f"peak RSS {e2e['peak_rss_mib']:.0f} MiB (spec file {e2e['spec_mib']:.1f} MiB, "
              f"verdict `{e2e['verdict']}`).", "",
-             f"CPU (user + system) of that run: {e2e['cpu_seconds']:.2f} s.", "",
+             f"CPU (user + system) of that run: {e2e['cpu_seconds']:.2f} s. The interpreter "
+             f"with `import torch` alone, measured beside it: "
+             f"{e2e['torch_import']['seconds']:.2f} s ({e2e['torch_import']['cpu_seconds']:.2f}"
+             " s CPU).", "",
              "Per phase, seconds (a child doing what the command does, best of "
              f"{REPEATS}; `start` is the interpreter and the imports):", "",
              "| | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
