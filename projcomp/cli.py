@@ -51,6 +51,11 @@ class TimedOut(BaseException):
 
 # On a terminal, a line on stderr every PROGRESS_SECONDS while a phase runs longer.
 PROGRESS_SECONDS = 5.0
+# After --timeout's deadline SIGALRM repeats at this interval until ``TimedOut`` gets
+# through: raised while Python runs a weakref callback or a finalizer (the garbage
+# collector's), an exception is unraisable, printed and dropped, so a one-shot alarm could
+# be lost and the run go on unbounded (seen once in the fuzz campaign, test_fuzz_specs).
+REARM_SECONDS = 0.25
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,8 +246,9 @@ class _Phase:
 
 @contextmanager
 def _deadline(seconds: float | None, phase: _Phase) -> Iterator[None]:
-    """Raise ``TimedOut`` naming ``phase`` after ``seconds`` of wall time (SIGALRM; the
-    main thread only, where the command runs)."""
+    """Raise ``TimedOut`` naming ``phase`` after ``seconds`` of wall time, and again every
+    ``REARM_SECONDS`` until it is raised where it propagates (SIGALRM; the main thread
+    only, where the command runs)."""
     if seconds is None:
         yield
         return
@@ -253,7 +259,7 @@ def _deadline(seconds: float | None, phase: _Phase) -> Iterator[None]:
                        f"or make the run smaller (--samples, --steps, a smaller spec)")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REARM_SECONDS)
     try:
         yield
     finally:

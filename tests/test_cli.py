@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -474,6 +475,30 @@ def test_timeout_stops_with_exit_2_naming_the_phase(monkeypatch: pytest.MonkeyPa
     import numerics.checks.judge as judge
 
     monkeypatch.setattr(judge, "check_family", lambda *args, **kwargs: time.sleep(30))
+    start = time.monotonic()
+    status, out, err = run_main(["check", str(EXAMPLES / "fc.json"), "--timeout", "0.3"])
+    assert time.monotonic() - start < 10
+    assert_one_line_error(status, out, err, "--timeout 0.3 s reached while checking the family")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_timeout_survives_an_alarm_dropped_in_a_callback(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """The deadline's first SIGALRM lands inside a weakref callback, where Python prints and
+    drops the exception; the alarm repeats (``REARM_SECONDS``), so the run still stops."""
+    import numerics.checks.judge as judge
+
+    class Held:
+        pass
+
+    def check_family(*args: Any, **kwargs: Any) -> None:
+        held = Held()
+        ref = weakref.ref(held, lambda _: time.sleep(1.0))  # the 0.3 s alarm fires in here
+        del held
+        time.sleep(12)  # a dropped, one-shot alarm would let the run get this far
+        assert ref() is None
+
+    monkeypatch.setattr(judge, "check_family", check_family)
     start = time.monotonic()
     status, out, err = run_main(["check", str(EXAMPLES / "fc.json"), "--timeout", "0.3"])
     assert time.monotonic() - start < 10
