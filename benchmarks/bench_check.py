@@ -83,20 +83,35 @@ print(json.dumps({"phases": marks, "cpu": cpu, "verdict": report.verdict}))
 """
 
 
+# Children are started by this small launcher, which reports their wall time and
+# ``wait4`` usage: Linux keeps in a process's peak RSS the peak of the memory it ran in
+# before its exec, so a child started from this benchmark (a few hundred MiB of torch and
+# families) would report this process's peak as its own (/bin/true measured 250 MiB; from
+# the launcher, 11 MiB: the launcher's own peak is the floor of every reading).
+# argv: the files for the child's stdout and stderr, then the child's argv.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+with open(sys.argv[1], "w") as out, open(sys.argv[2], "w") as err:
+    start = time.perf_counter()
+    proc = subprocess.Popen(sys.argv[3:], stdout=out, stderr=err)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "code": os.waitstatus_to_exitcode(status),
+                  "rss_kib": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}))
+"""
+
+
 def run_child(argv: list[str]) -> tuple[float, float, str, float]:
-    """Wall seconds, peak RSS (MiB, this child's own: ``wait4``), stdout and CPU seconds
-    (user + system) of a child."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {err.read()[-500:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read(), usage.ru_utime + usage.ru_stime
+    """Wall seconds, peak RSS (MiB, the child's own), stdout and CPU seconds (user +
+    system) of a child started by ``LAUNCHER``."""
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "out", Path(folder) / "err"
+        launched = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(out), str(err),
+                                   *argv], capture_output=True, text=True, check=True)
+        usage = json.loads(launched.stdout)
+        if usage["code"] != 0:
+            raise RuntimeError(f"{argv[:4]} exited {usage['code']}: {err.read_text()[-500:]}")
+        return usage["seconds"], usage["rss_kib"] / 1024, out.read_text(), usage["cpu"]
 
 
 def end_to_end(spec: Path, repeats: int = REPEATS, limits: tuple[str, ...] = ()) -> dict:
